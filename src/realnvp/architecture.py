@@ -1,0 +1,120 @@
+"""A JSON-serialisable description of a tabular RealNVP and its builder.
+
+A saved model is this description plus the weights, so loading rebuilds the
+exact module tree and never unpickles code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+import torch
+
+from realnvp.bijectors import (
+    ActNorm,
+    Bijector,
+    Compose,
+    ElementwiseAffine,
+    MaskedAffineCoupling,
+    Permutation,
+    SplitAffineCoupling,
+)
+from realnvp.flow import Flow
+from realnvp.nets import mlp_conditioner
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """Architecture of a RealNVP on ``(batch, dim)`` data.
+
+    Attributes:
+        dim: number of features.
+        couplings: number of affine coupling layers.
+        coupling: ``"masked"`` (binary masks alternating ``[0,1,0,...]`` and
+            ``[1,0,1,...]``, as in the reference) or ``"split"`` (halves, with
+            a permutation between couplings).
+        width, depth: hidden layers of each conditioner MLP.
+        separate_networks: separate ``s`` and ``t`` networks (reference) or one
+            network with both outputs.
+        scale_bound, learn_bound: ``s = bound * tanh(raw_s)``.
+        zero_init: start every coupling at the identity.
+        glorot_init: Keras' initialisation, for the reference.
+        actnorm: an ActNorm layer before every coupling.
+        permutation: ``"reverse"`` or ``"random"`` between split couplings.
+        standardize: a standardisation of the training data as first layer.
+        seed: seeds random permutations.
+    """
+
+    dim: int = 2
+    couplings: int = 2
+    coupling: Literal["masked", "split"] = "masked"
+    width: int = 256
+    depth: int = 4
+    separate_networks: bool = True
+    scale_bound: float | None = 1.0
+    learn_bound: bool = False
+    zero_init: bool = False
+    glorot_init: bool = False
+    actnorm: bool = False
+    permutation: Literal["reverse", "random"] = "reverse"
+    standardize: bool = True
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> FlowSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown architecture field(s): {', '.join(unknown)}")
+        return cls(**values)
+
+
+def _coupling_layers(spec: FlowSpec) -> list[Bijector]:
+    generator = torch.Generator().manual_seed(spec.seed)
+    layers: list[Bijector] = []
+    for k in range(spec.couplings):
+        if spec.actnorm:
+            layers.append(ActNorm(spec.dim))
+        if spec.coupling == "masked":
+            mask = ((torch.arange(spec.dim) + k) % 2).float()
+            conditioner = mlp_conditioner(
+                spec.dim, spec.dim, spec.width, spec.depth,
+                spec.separate_networks, zero_init=spec.zero_init, glorot_init=spec.glorot_init,
+            )
+            layers.append(MaskedAffineCoupling(mask, conditioner, spec.scale_bound, spec.learn_bound))
+        else:
+            if k > 0:
+                permute = Permutation.random(spec.dim, generator) if spec.permutation == "random" \
+                    else Permutation.reverse(spec.dim)
+                layers.append(permute)
+            split = spec.dim // 2
+            conditioner = mlp_conditioner(
+                split, spec.dim - split, spec.width, spec.depth,
+                spec.separate_networks, zero_init=spec.zero_init, glorot_init=spec.glorot_init,
+            )
+            layers.append(SplitAffineCoupling(spec.dim, conditioner, split, spec.scale_bound, spec.learn_bound))
+    return layers
+
+
+def build_flow(spec: FlowSpec, data: torch.Tensor | None = None) -> Flow:
+    """Build the flow of ``spec``; ``data (n, dim)`` sets the standardisation.
+
+    Without ``data`` the standardisation is the identity, to be overwritten by
+    loading saved weights.
+    """
+    if spec.coupling not in ("masked", "split"):
+        raise ValueError(f"coupling must be 'masked' or 'split', got {spec.coupling!r}")
+    if spec.dim < 2:
+        raise ValueError(f"affine couplings need dim >= 2, got {spec.dim}")
+    standardizer = None
+    if spec.standardize:
+        standardizer = (
+            ElementwiseAffine.standardizing(data)
+            if data is not None
+            else ElementwiseAffine(torch.zeros(spec.dim), torch.ones(spec.dim))
+        )
+    return Flow(Compose(_coupling_layers(spec)), (spec.dim,), standardizer)

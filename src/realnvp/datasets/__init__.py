@@ -1,0 +1,5 @@
+"""Data sets that code generates or that installed packages ship."""
+
+from realnvp.datasets.moons import MoonsDensity, sample_moons
+
+__all__ = ["MoonsDensity", "sample_moons"]

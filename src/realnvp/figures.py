@@ -1,0 +1,93 @@
+"""PNG figures of a two-dimensional flow; each file is written atomically.
+
+Figures are built with matplotlib's object API, without pyplot, so nothing
+here touches matplotlib's global state or needs a display.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from realnvp.datasets import MoonsDensity
+from realnvp.evaluation import log_prob_numpy
+from realnvp.files import write_atomically
+from realnvp.flow import Flow
+
+
+def _save(figure: Figure, path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    return path
+
+
+@torch.no_grad()
+def plot_reference_figure(flow: Flow, x: np.ndarray, path: str | os.PathLike[str], seed: int = 0) -> Path:
+    """The reference's 2x2 figure: the data ``X``, its codes ``f(X)``, base
+    samples ``Z`` and their images ``g(Z)``; ``x (n, 2)`` in data coordinates."""
+    reference = next(flow.parameters())
+    data = torch.as_tensor(x, dtype=reference.dtype, device=reference.device)
+    codes = flow.encode(data).cpu().numpy()
+    generator = torch.Generator(device=reference.device).manual_seed(seed)
+    latent = torch.randn(len(x), 2, generator=generator, device=reference.device, dtype=reference.dtype)
+    samples = flow.decode(latent).cpu().numpy()
+    panels = [("Data space X", x, "C0"), ("f(X)", codes, "C0"),
+              ("Latent space Z", latent.cpu().numpy(), "C1"), ("g(Z)", samples, "C1")]
+    figure = Figure(figsize=(10, 9))
+    axes = figure.subplots(2, 2)
+    data_limits = (np.percentile(x, 0.1, axis=0), np.percentile(x, 99.9, axis=0))
+    for ax, (title, points, colour) in zip(axes.flat, panels):
+        ax.scatter(points[:, 0], points[:, 1], s=1, alpha=0.4, color=colour, rasterized=True)
+        ax.set_title(title)
+        if title in ("Data space X", "g(Z)"):
+            pad = 0.15 * (data_limits[1] - data_limits[0])
+            ax.set_xlim(data_limits[0][0] - pad[0], data_limits[1][0] + pad[0])
+            ax.set_ylim(data_limits[0][1] - pad[1], data_limits[1][1] + pad[1])
+        else:
+            ax.set_xlim(-4, 4)
+            ax.set_ylim(-4, 4)
+    return _save(figure, path)
+
+
+def plot_density(
+    flow: Flow,
+    path: str | os.PathLike[str],
+    truth: MoonsDensity | None = None,
+    extent: tuple[float, float, float, float] = (-1.5, 2.5, -1.0, 1.5),
+    resolution: int = 300,
+) -> Path:
+    """The learned density ``p(x)`` as a heat map, beside the true one when given."""
+    xs = np.linspace(extent[0], extent[1], resolution)
+    ys = np.linspace(extent[2], extent[3], resolution)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    maps = [("Learned density", np.exp(log_prob_numpy(flow, grid)))]
+    if truth is not None:
+        maps.append((f"True density (make_moons, noise {truth.noise})", np.exp(truth.log_prob(grid))))
+    figure = Figure(figsize=(6.5 * len(maps), 4.5))
+    axes = figure.subplots(1, len(maps), squeeze=False)
+    vmax = max(float(values.max()) for _, values in maps)
+    for ax, (title, values) in zip(axes.flat, maps):
+        image = ax.imshow(values.reshape(resolution, resolution), origin="lower", extent=extent,
+                          cmap="magma", vmin=0, vmax=vmax, aspect="auto")
+        ax.set_title(title)
+    figure.colorbar(image, ax=axes.ravel().tolist(), label="p(x)")
+    return _save(figure, path)
+
+
+def plot_curves(history: list[dict[str, float]], path: str | os.PathLike[str]) -> Path:
+    """Training and validation NLL (nats per point, standardised coordinates) by epoch."""
+    epochs = [record["epoch"] for record in history]
+    figure = Figure(figsize=(7, 4.5))
+    ax = figure.subplots()
+    ax.plot(epochs, [record["train_nll"] for record in history], label="training (running mean)")
+    if history and "val_nll" in history[0]:
+        ax.plot(epochs, [record["val_nll"] for record in history], label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("NLL, nats per point (standardised)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(figure, path)

@@ -1,0 +1,160 @@
+"""The shared harness: every bijector inverts exactly and reports the true log|det J|."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch.autograd.functional import jacobian
+
+from realnvp.bijectors import (
+    ActNorm,
+    Bijector,
+    Compose,
+    ElementwiseAffine,
+    MaskedAffineCoupling,
+    Permutation,
+    SplitAffineCoupling,
+)
+from realnvp.nets import mlp_conditioner
+
+
+def _randomize(bijector: Bijector) -> Bijector:
+    """Move every parameter off its (often identity) initial value."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in bijector.parameters():
+            p.add_(0.5 * torch.randn(p.shape, generator=generator))
+    return bijector
+
+
+def _initialized_actnorm(dim: int) -> ActNorm:
+    layer = ActNorm(dim)
+    layer.initialize(torch.randn(64, dim) * 3 + 1)
+    return layer
+
+
+BIJECTORS: dict[str, Callable[[], Bijector]] = {
+    "elementwise_affine": lambda: ElementwiseAffine(torch.tensor([1.0, -2.0, 0.5]), torch.tensor([3.0, 0.5, 2.0])),
+    "masked_coupling": lambda: MaskedAffineCoupling(torch.tensor([0.0, 1.0, 0.0]), mlp_conditioner(3, 3, 16, 2, separate=True)),
+    "masked_coupling_learned_bound": lambda: MaskedAffineCoupling(
+        torch.tensor([1.0, 0.0, 1.0]), mlp_conditioner(3, 3, 16, 2), scale_bound=2.0, learn_bound=True),
+    "masked_coupling_unbounded": lambda: MaskedAffineCoupling(torch.tensor([1.0, 0.0, 0.0]), mlp_conditioner(3, 3, 16, 1), scale_bound=None),
+    "split_coupling": lambda: SplitAffineCoupling(3, mlp_conditioner(1, 2, 16, 2)),
+    "split_coupling_separate": lambda: SplitAffineCoupling(3, mlp_conditioner(2, 1, 16, 2, separate=True), split=2),
+    "reverse_permutation": lambda: Permutation.reverse(3),
+    "random_permutation": lambda: Permutation.random(3, torch.Generator().manual_seed(0)),
+    "actnorm": lambda: _initialized_actnorm(3),
+    "compose": lambda: Compose([
+        _initialized_actnorm(3),
+        SplitAffineCoupling(3, mlp_conditioner(1, 2, 16, 2)),
+        Permutation.reverse(3),
+        MaskedAffineCoupling(torch.tensor([0.0, 1.0, 1.0]), mlp_conditioner(3, 3, 16, 2)),
+    ]),
+}
+
+DTYPES = [torch.float32, torch.float64]
+TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-10}
+
+
+@pytest.fixture(params=sorted(BIJECTORS), name="bijector")
+def _bijector(request: pytest.FixtureRequest) -> Bijector:
+    torch.manual_seed(0)
+    return _randomize(BIJECTORS[request.param]()).eval()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_round_trip(bijector: Bijector, dtype: torch.dtype) -> None:
+    bijector = bijector.to(dtype)
+    x = torch.randn(32, 3, dtype=dtype)
+    z, _ = bijector(x)
+    x_back, _ = bijector.inverse(z)
+    assert z.dtype == dtype and x_back.dtype == dtype
+    torch.testing.assert_close(x_back, x, atol=TOLERANCE[dtype], rtol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_det_matches_autograd_jacobian(bijector: Bijector, dtype: torch.dtype) -> None:
+    bijector = bijector.to(dtype)
+    x = torch.randn(8, 3, dtype=dtype)
+    _, logdet = bijector(x)
+    for i in range(x.shape[0]):
+        jac = jacobian(lambda row: bijector(row.unsqueeze(0))[0].squeeze(0), x[i])
+        expected = torch.linalg.slogdet(jac).logabsdet
+        torch.testing.assert_close(logdet[i], expected, atol=TOLERANCE[dtype] * 10, rtol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_inverse_log_det_matches_autograd_jacobian(bijector: Bijector, dtype: torch.dtype) -> None:
+    bijector = bijector.to(dtype)
+    z = torch.randn(4, 3, dtype=dtype)
+    _, logdet = bijector.inverse(z)
+    for i in range(z.shape[0]):
+        jac = jacobian(lambda row: bijector.inverse(row.unsqueeze(0))[0].squeeze(0), z[i])
+        torch.testing.assert_close(logdet[i], torch.linalg.slogdet(jac).logabsdet,
+                                   atol=TOLERANCE[dtype] * 10, rtol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_and_inverse_log_dets_cancel(bijector: Bijector, dtype: torch.dtype) -> None:
+    bijector = bijector.to(dtype)
+    x = torch.randn(32, 3, dtype=dtype)
+    z, forward_logdet = bijector(x)
+    _, inverse_logdet = bijector.inverse(z)
+    torch.testing.assert_close(forward_logdet + inverse_logdet, torch.zeros_like(forward_logdet),
+                               atol=TOLERANCE[dtype] * 10, rtol=0)
+
+
+def test_worked_example_one_sixth() -> None:
+    """z1 = (x1 - 1)/3, z2 = x2/2 has |det dz/dx| = 1/6 everywhere."""
+    f = ElementwiseAffine(torch.tensor([1.0, 0.0]), torch.tensor([3.0, 2.0]))
+    z, logdet = f(torch.tensor([[4.0, 2.0], [1.0, 0.0]]))
+    torch.testing.assert_close(z, torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
+    torch.testing.assert_close(logdet.exp(), torch.full((2,), 1 / 6))
+
+
+def test_coupling_leaves_conditioning_part_unchanged() -> None:
+    layer = _randomize(MaskedAffineCoupling(torch.tensor([0.0, 1.0]), mlp_conditioner(2, 2, 8, 2, separate=True)))
+    x = torch.randn(16, 2)
+    z, _ = layer(x)
+    torch.testing.assert_close(z[:, 1], x[:, 1])
+    assert not torch.allclose(z[:, 0], x[:, 0])
+
+
+def test_scale_bound_limits_log_scale() -> None:
+    layer = MaskedAffineCoupling(torch.tensor([0.0, 1.0]), mlp_conditioner(2, 2, 8, 2), scale_bound=0.5)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.fill_(100.0)
+    _, logdet = layer(torch.full((4, 2), 100.0))
+    assert bool((logdet.abs() <= 0.5 + 1e-6).all())
+
+
+def test_actnorm_initializes_from_first_batch_and_only_once() -> None:
+    layer = ActNorm(2).train()
+    x = torch.randn(500, 2) * torch.tensor([3.0, 0.2]) + torch.tensor([5.0, -1.0])
+    z, _ = layer(x)
+    torch.testing.assert_close(z.mean(0), torch.zeros(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(z.std(0), torch.ones(2), atol=1e-5, rtol=0)
+    before = layer.loc.detach().clone()
+    layer(x * 10)
+    torch.testing.assert_close(layer.loc.detach(), before)
+    restored = ActNorm(2)
+    restored.load_state_dict(layer.state_dict())
+    assert bool(restored.initialized)
+
+
+def test_permutation_rejects_non_permutation() -> None:
+    with pytest.raises(ValueError, match="not a permutation"):
+        Permutation(torch.tensor([0, 0, 1]))
+
+
+def test_context_reaches_the_conditioner() -> None:
+    layer = _randomize(SplitAffineCoupling(2, mlp_conditioner(1, 1, 8, 2, context_features=3)))
+    x = torch.randn(5, 2)
+    z1, _ = layer(x, torch.zeros(5, 3))
+    z2, _ = layer(x, torch.ones(5, 3))
+    assert not torch.allclose(z1, z2)
+    x_back, _ = layer.inverse(z2, torch.ones(5, 3))
+    torch.testing.assert_close(x_back, x)

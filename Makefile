@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(VENV)/bin/realnvp train --preset default --out runs/moons
 
 test: $(STAMP)
-	$(PY) -m pytest -q src tests
+	$(PY) -m pytest -q src tests README.md
 
 bench: $(VENV)/.bench
 	$(PY) benchmarks/peers.py --out benchmarks/results

@@ -31,9 +31,11 @@ class FlowSpec:
     Attributes:
         dim: number of features.
         couplings: number of affine coupling layers.
-        coupling: ``"masked"`` (binary masks alternating ``[0,1,0,...]`` and
-            ``[1,0,1,...]``, as in the reference) or ``"split"`` (halves, with
-            a permutation between couplings).
+        coupling: ``"masked"`` (binary masks alternating, ``1`` marking the
+            pass-through coordinates; from data to latent the first is
+            ``[1,0,1,...]``, as in the reference, which lists its masks
+            ``[0,1], [1,0]`` in the latent-to-data order) or ``"split"``
+            (halves, with a permutation between couplings).
         width, depth: hidden layers of each conditioner MLP.
         separate_networks: separate ``s`` and ``t`` networks (reference) or one
             network with both outputs.
@@ -80,7 +82,7 @@ def _coupling_layers(spec: FlowSpec) -> list[Bijector]:
         if spec.actnorm:
             layers.append(ActNorm(spec.dim))
         if spec.coupling == "masked":
-            mask = ((torch.arange(spec.dim) + k) % 2).float()
+            mask = ((torch.arange(spec.dim) + k + 1) % 2).float()
             conditioner = mlp_conditioner(
                 spec.dim, spec.dim, spec.width, spec.depth,
                 spec.separate_networks, zero_init=spec.zero_init, glorot_init=spec.glorot_init,

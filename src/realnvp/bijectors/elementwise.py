@@ -21,8 +21,8 @@ class ElementwiseAffine(Bijector):
 
         >>> f = ElementwiseAffine(torch.tensor([1.0, 0.0]), torch.tensor([3.0, 2.0]))
         >>> z, logdet = f(torch.tensor([[4.0, 2.0]]))
-        >>> z, round(logdet.exp().item(), 6)
-        (tensor([[1., 1.]]), 0.166667)
+        >>> [round(v, 6) for v in z[0].tolist()], round(logdet.exp().item(), 6)
+        ([1.0, 1.0], 0.166667)
 
     Args:
         shift: ``event_shape`` (or broadcastable to it).

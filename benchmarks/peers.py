@@ -1,0 +1,227 @@
+"""The seed architecture in realnvp and in four peer libraries, measured side by side.
+
+    python benchmarks/peers.py --out benchmarks/results [--steps 2000] [--seed 0]
+
+Every library gets the same standardised two-moons data (make_moons(30000,
+noise=0.05), 80 % for training), the same seed, the same minibatch order,
+Adam at 1e-4 and batch 256. Measured: training samples/s at batch 256,
+``log_prob`` and sampling samples/s at batch 10,000 (no gradients), and the
+test NLL (nats per point, standardised coordinates) after the same number of
+steps. Writes ``peers.json`` and ``peers.md`` into ``--out`` and the table into
+``benchmarks/README.md``. A benchmark, not a test: nothing here asserts speed.
+
+Each peer is built with its own coupling layer, as close to the reference as
+its API allows (noted in the table): two couplings, 4 x 256 ReLU networks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from realnvp.architecture import build_flow
+from realnvp.datasets import sample_moons
+from realnvp.files import write_text_atomically
+from realnvp.flow import standard_normal_log_prob
+from realnvp.nets import MLP
+from realnvp.presets import PRESETS
+
+WIDTH, DEPTH, BATCH, EVAL_BATCH = 256, 4, 256, 10_000
+
+
+@dataclass
+class Candidate:
+    """One library's model: its parameters, ``log_prob (n, 2) -> (n,)`` and a sampler."""
+
+    name: str
+    note: str
+    module: nn.Module
+    log_prob: Callable[[Tensor], Tensor]
+    sample: Callable[[int], Tensor]
+
+
+def _mlp(n_in: int, n_out: int, tanh: bool = False) -> nn.Module:
+    net = MLP(n_in, n_out, WIDTH, DEPTH, glorot_init=True)
+    return nn.Sequential(net, nn.Tanh()) if tanh else net
+
+
+def ours() -> Candidate:
+    spec = PRESETS["seed"].spec
+    flow = build_flow(type(spec)(**{**spec.to_dict(), "standardize": False}))
+    return Candidate("realnvp", "masked couplings, separate s (tanh) and t networks", flow,
+                     flow.log_prob, lambda n: flow.sample(n))
+
+
+def nflows() -> Candidate:
+    from nflows.distributions import StandardNormal
+    from nflows.flows import Flow as NFlow
+    from nflows.transforms import AffineCouplingTransform, CompositeTransform
+
+    class ShiftThenScale(nn.Module):
+        """nflows reads ``[shift, unconstrained scale]`` from one output."""
+
+        def __init__(self, n_in: int, n_out: int) -> None:
+            super().__init__()
+            self.t, self.s = _mlp(n_in, n_out // 2), _mlp(n_in, n_out // 2, tanh=True)
+
+        def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+            return torch.cat([self.t(x), self.s(x)], dim=1)
+
+    layers = [AffineCouplingTransform(torch.tensor(mask), ShiftThenScale) for mask in ([1, 0], [0, 1])]
+    flow = NFlow(CompositeTransform(layers), StandardNormal([2]))
+    return Candidate("nflows", "AffineCouplingTransform (sigmoid scale), separate s and t networks",
+                     flow, flow.log_prob, lambda n: flow.sample(n))
+
+
+def normflows() -> Candidate:
+    import normflows as nf
+
+    flows = [nf.flows.MaskedAffineFlow(torch.tensor(mask, dtype=torch.float32), _mlp(2, 2), _mlp(2, 2, tanh=True))
+             for mask in ([0.0, 1.0], [1.0, 0.0])]
+    model = nf.NormalizingFlow(nf.distributions.DiagGaussian(2, trainable=False), flows)
+    return Candidate("normflows", "MaskedAffineFlow, separate s (tanh) and t networks", model,
+                     model.log_prob, lambda n: model.sample(n)[0])
+
+
+def zuko() -> Candidate:
+    import zuko as zk
+
+    flow = zk.flows.RealNVP(2, transforms=2, hidden_features=[WIDTH] * DEPTH)
+    return Candidate("zuko", "flows.RealNVP (one network for s and t)", flow,
+                     lambda x: flow().log_prob(x), lambda n: flow().sample((n,)))
+
+
+def freia() -> Candidate:
+    import FrEIA.framework as ff
+    import FrEIA.modules as fm
+
+    inn = ff.SequenceINN(2)
+    inn.append(fm.RNVPCouplingBlock, subnet_constructor=_mlp, clamp=1.0)
+
+    def log_prob(x: Tensor) -> Tensor:
+        z, log_jac = inn(x)
+        return standard_normal_log_prob(z) + log_jac
+
+    def sample(n: int) -> Tensor:
+        return inn(torch.randn(n, 2), rev=True)[0]
+
+    return Candidate("FrEIA", "RNVPCouplingBlock (both couplings, 4 networks, atan clamp)", inn, log_prob, sample)
+
+
+BUILDERS: dict[str, Callable[[], Candidate]] = {
+    "realnvp": ours, "nflows": nflows, "normflows": normflows, "zuko": zuko, "FrEIA": freia,
+}
+
+
+def _throughput(function: Callable[[], object], batch: int, repeats: int) -> float:
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return batch / statistics.median(times)
+
+
+def measure(candidate: Candidate, train: Tensor, test: Tensor, steps: int, seed: int, repeats: int) -> dict:
+    optimizer = torch.optim.Adam(candidate.module.parameters(), lr=1e-4)
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.cat([torch.randperm(len(train), generator=generator) for _ in range(steps * BATCH // len(train) + 1)])
+    warmup = min(20, steps // 10)
+    candidate.module.train()
+    for step in range(steps):
+        if step == warmup:
+            start = time.perf_counter()
+        loss = -candidate.log_prob(train[order[step * BATCH:(step + 1) * BATCH]]).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    train_rate = (steps - warmup) * BATCH / (time.perf_counter() - start)
+    candidate.module.eval()
+    with torch.no_grad():
+        test_nll = -float(torch.cat([candidate.log_prob(block) for block in test.split(EVAL_BATCH)]).mean())
+        block = test[:EVAL_BATCH]
+        log_prob_rate = _throughput(lambda: candidate.log_prob(block), EVAL_BATCH, repeats)
+        sample_rate = _throughput(lambda: candidate.sample(EVAL_BATCH), EVAL_BATCH, repeats)
+    return {
+        "library": candidate.name, "note": candidate.note,
+        "parameters": sum(p.numel() for p in candidate.module.parameters()),
+        "train_samples_per_s": train_rate, "log_prob_samples_per_s": log_prob_rate,
+        "sample_samples_per_s": sample_rate, "steps": steps, "test_nll_standardized": test_nll,
+    }
+
+
+def machine() -> str:
+    try:
+        model = re.search(r"Model name:\s*(.+)", subprocess.run(["lscpu"], capture_output=True, text=True).stdout)
+        cpu = model.group(1).strip() if model else platform.processor()
+    except OSError:
+        cpu = platform.processor()
+    return f"{cpu}; {torch.get_num_threads()} threads; torch {torch.__version__}; Python {platform.python_version()}"
+
+
+def table(rows: list[dict], description: str, command: str) -> str:
+    lines = [
+        f"Machine: {description}.", f"Command: `{command}`.", "",
+        "| library | parameters | train samples/s (batch 256) | log_prob samples/s (batch 10k) "
+        "| sample samples/s (batch 10k) | test NLL after {} steps | layer used |".format(rows[0]["steps"]),
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['library']} | {r['parameters']:,} | {r['train_samples_per_s']:,.0f} "
+            f"| {r['log_prob_samples_per_s']:,.0f} | {r['sample_samples_per_s']:,.0f} "
+            f"| {r['test_nll_standardized']:.4f} | {r['note']} |"
+        )
+    lines += ["", "NLL in nats per point, standardised coordinates, on 20,000 fresh test points."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--libraries", nargs="+", default=list(BUILDERS), choices=list(BUILDERS))
+    args = parser.parse_args()
+
+    data = torch.as_tensor(sample_moons(30_000, 0.05, args.seed), dtype=torch.float32)
+    train = data[:24_000]
+    mean, std = train.mean(0), train.std(0)
+    test = (torch.as_tensor(sample_moons(20_000, 0.05, 999_999), dtype=torch.float32) - mean) / std
+    train = (train - mean) / std
+    rows = []
+    for name in args.libraries:
+        torch.manual_seed(args.seed)
+        row = measure(BUILDERS[name](), train, test, args.steps, args.seed, args.repeats)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    description = machine()
+    command = f"python benchmarks/peers.py --steps {args.steps} --seed {args.seed}"
+    write_text_atomically(args.out / "peers.json",
+                          json.dumps({"machine": description, "command": command, "rows": rows}, indent=2) + "\n")
+    markdown = table(rows, description, command)
+    write_text_atomically(args.out / "peers.md", markdown)
+    readme = Path(__file__).with_name("README.md")
+    begin, end = "<!-- peers:begin -->", "<!-- peers:end -->"
+    text = readme.read_text() if readme.exists() else f"{begin}\n{end}\n"
+    text = re.sub(f"{begin}.*?{end}", lambda _: f"{begin}\n{markdown}{end}", text, flags=re.S)
+    write_text_atomically(readme, text)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()

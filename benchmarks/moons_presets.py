@@ -22,7 +22,7 @@ import torch
 
 from realnvp.files import write_text_atomically
 from realnvp.presets import get_preset
-from realnvp.two_moons import train_two_moons
+from realnvp.jobs import moons_job, run_job
 
 
 def _parse_run(text: str) -> tuple[str, dict[str, float]]:
@@ -57,7 +57,7 @@ def main() -> None:
         preset = get_preset(name, **overrides)
         for seed in args.seeds:
             label = run.replace(":", "_").replace("=", "").replace(",", "_")
-            metrics = train_two_moons(preset, seed, args.runs_dir / f"{label}-seed{seed}", progress=False)
+            metrics = run_job(moons_job(preset, seed), args.runs_dir / f"{label}-seed{seed}", progress=False)
             metrics.pop("history")
             results.setdefault(run, {})[str(seed)] = metrics
             print(f"{run} seed {seed}: NLL {metrics['test_nll']['standardized']['mean']:.4f} (standardised), "

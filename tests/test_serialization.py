@@ -15,7 +15,7 @@ from tests.conftest import SMALL_SPEC
 
 
 def _weights(directory: Path) -> Path:
-    return directory / read_config(directory)["weights"]
+    return directory / read_config(directory)["tensors"]
 
 
 def test_round_trip_gives_the_same_density_and_actnorm_state(small_flow: Flow, moons: torch.Tensor, tmp_path: Path) -> None:
@@ -95,7 +95,7 @@ def test_weights_that_do_not_fit_the_architecture_are_refused(small_flow: Flow, 
         (lambda c: c.update(format_version=99), "format version 99"),
         (lambda c: c.update(format="pickle"), "not a realnvp model"),
         (lambda c: c["architecture"].update(colour="red"), "unknown architecture field"),
-        (lambda c: c.update(weights="missing.safetensors"), "not found"),
+        (lambda c: c.update(tensors="missing.safetensors"), "not found"),
     ],
 )
 def test_bad_configs_are_refused_with_the_file_named(small_flow: Flow, tmp_path: Path, edit, message: str) -> None:

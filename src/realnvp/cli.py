@@ -1,8 +1,13 @@
 """The ``realnvp`` command line: a thin layer over the library.
 
-Exit codes: 0 success; 2 bad usage or a bad input file or model (the message
-names the file and what was wrong); 3 training stopped on a NaN or infinite
-loss (the last good model is still written).
+Every command prints a short summary, or with ``--json`` one JSON object, on
+standard output (``evaluate`` always prints JSON); ``--quiet`` prints nothing
+but errors and hides the progress bar.
+
+Exit codes: 0 success; 2 bad usage, or a bad input file or model (the message
+names the file, the row and column where it applies, and what was expected;
+nothing is written); 3 training stopped on a NaN or infinite loss (the last
+good model is still written).
 """
 
 from __future__ import annotations
@@ -12,70 +17,165 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from realnvp.checkpoint import load_checkpoint
 from realnvp.evaluation import Estimate, log_prob_numpy
+from realnvp.figures import plot_marginals, plot_pairs, plot_reference_figure
+from realnvp.flow import Flow
+from realnvp.jobs import Job, file_job, moons_job, run_job
 from realnvp.presets import PRESETS, get_preset
-from realnvp.serialization import ModelFileError, load
-from realnvp.tabular import DataFileError, read_points, write_points
-from realnvp.two_moons import train_two_moons
+from realnvp.serialization import ModelFileError, load, read_config
+from realnvp.tabular import DataFileError, read_table, write_points
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
+LOG_DENSITY = "log_density"
+
+
+def _report(args: argparse.Namespace, result: dict[str, Any], summary: str) -> None:
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif not args.quiet:
+        print(summary)
 
 
 def _train(args: argparse.Namespace) -> int:
-    preset = get_preset(args.preset, epochs=args.epochs, l2=args.l2)
     if args.threads:
         torch.set_num_threads(args.threads)
-    metrics = train_two_moons(preset, args.seed, args.out, progress=not args.quiet)
-    summary = {
-        "out": str(args.out),
-        "preset": preset.name,
-        "test_nll_raw": metrics["test_nll"]["raw"]["mean"],
-        "test_nll_standardized": metrics["test_nll"]["standardized"]["mean"],
-        "kl": metrics["kl"]["mean"],
-        "kl_stderr": metrics["kl"]["stderr"],
-        "training_seconds": metrics["training_seconds"],
-        "parameters": metrics["parameters"],
+    resume = None
+    if args.resume is not None:
+        resume, job_document = load_checkpoint(args.resume)
+        job, out = Job.from_dict(job_document), args.resume
+    else:
+        overrides = {"epochs": args.epochs, "l2": args.l2}
+        if args.data == "moons":
+            job = moons_job(get_preset(args.preset), args.seed, **overrides)
+        else:
+            job = file_job(args.data, args.columns, args.array, args.seed, **overrides)
+        out = args.out
+    metrics = run_job(job, out, progress=not args.quiet, resume=resume)
+    nll = metrics["test_nll"]
+    result = {
+        "out": str(out), "preset": job.preset, "test_nll_raw": nll["raw"]["mean"],
+        "test_nll_standardized": nll["standardized"]["mean"], "training_seconds": metrics["training_seconds"],
+        "parameters": metrics["parameters"], "epochs_run": metrics["epochs_run"],
         "stopped_reason": metrics["stopped_reason"],
     }
-    if not args.quiet:
-        print(
-            f"{preset.name}: test NLL {summary['test_nll_raw']:.4f} nats/point (data coordinates), "
-            f"{summary['test_nll_standardized']:.4f} (standardised); "
-            f"KL to the true density {summary['kl']:.4f} +- {summary['kl_stderr']:.4f} nats; "
-            f"{summary['training_seconds']:.1f} s, {summary['parameters']:,} parameters; wrote {args.out}"
-        )
+    summary = (f"{job.preset}: test NLL {result['test_nll_raw']:.4f} nats/point (data coordinates), "
+               f"{result['test_nll_standardized']:.4f} (standardised)")
+    if "kl" in metrics:
+        result.update(kl=metrics["kl"]["mean"], kl_stderr=metrics["kl"]["stderr"])
+        summary += f"; KL to the true density {result['kl']:.4f} ± {result['kl_stderr']:.4f} nats"
+    summary += (f"; {result['epochs_run']} epochs, {result['training_seconds']:.1f} s, "
+                f"{result['parameters']:,} parameters; wrote {out}")
+    _report(args, result, summary)
     if metrics["diverged"]:
         print(f"realnvp train: {metrics['stopped_reason']}", file=sys.stderr)
         return EXIT_DIVERGED
     return 0
 
 
-def _sample(args: argparse.Namespace) -> int:
+def _load_model(args: argparse.Namespace) -> tuple[Flow, list[str]]:
     flow = load(args.model)
+    if getattr(args, "float64", False):
+        flow = flow.double()
+    dim = flow.event_shape[0]
+    columns = read_config(args.model)["extra"].get("columns") or [f"x{i + 1}" for i in range(dim)]
+    return flow, columns
+
+
+def _read_for(flow: Flow, args: argparse.Namespace, drop: str | None = None) -> np.ndarray:
+    """The rows of ``--data``, checked against the model's dimension.
+
+    ``drop`` names a column to ignore when the table has one column too many:
+    found by its header in a CSV, or the last column of a NumPy array.
+    """
+    table = read_table(args.data, args.columns, args.array)
+    values = table.values
+    dim = flow.event_shape[0]
+    if drop is not None and values.shape[1] == dim + 1:
+        headerless = table.columns == [str(i + 1) for i in range(dim + 1)]
+        if drop in table.columns or headerless:
+            values = np.delete(values, table.columns.index(drop) if drop in table.columns else dim, axis=1)
+    if values.shape[1] != dim:
+        raise DataFileError(f"{args.data}: {values.shape[1]} columns, the model expects {dim}")
+    return values
+
+
+def _as_model_tensor(flow: Flow, values: np.ndarray) -> torch.Tensor:
+    reference = next(flow.parameters())
+    return torch.as_tensor(values, dtype=reference.dtype, device=reference.device)
+
+
+def _sample(args: argparse.Namespace) -> int:
+    flow, columns = _load_model(args)
     generator = torch.Generator().manual_seed(args.seed)
     with torch.no_grad():
         samples = flow.sample(args.n, temperature=args.temperature, generator=generator)
-    write_points(args.output, samples.double().numpy(), header=[f"x{i + 1}" for i in range(samples.shape[1])])
-    if not args.quiet:
-        print(f"wrote {args.n} samples at temperature {args.temperature} to {args.output}", file=sys.stderr)
+    write_points(args.output, samples.double().cpu().numpy(), header=columns)
+    result = {"output": str(args.output), "n": args.n, "temperature": args.temperature, "seed": args.seed}
+    _report(args, result, f"wrote {args.n} samples at temperature {args.temperature} to {args.output}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    flow = load(args.model)
-    x = read_points(args.data)
-    if x.shape[1] != flow.event_shape[0]:
-        raise DataFileError(f"{args.data}: {x.shape[1]} columns, the model expects {flow.event_shape[0]}")
+    flow, _ = _load_model(args)
+    x = _read_for(flow, args)
     log_p = log_prob_numpy(flow, x)
     nll = Estimate.of(-log_p) if len(x) > 1 else Estimate(float(-log_p[0]), float("nan"))
+    if args.per_row is not None:
+        write_points(args.per_row, log_p[:, None], header=[LOG_DENSITY])
     report = {"data": str(args.data), "points": len(x), "nll": nll.mean, "nll_stderr": nll.stderr,
-              "units": "nats per point, data coordinates"}
-    print(json.dumps(report, indent=2))
+              "units": "nats per point, data coordinates",
+              "per_row": None if args.per_row is None else str(args.per_row)}
+    if not args.quiet:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+def _encode(args: argparse.Namespace) -> int:
+    flow, _ = _load_model(args)
+    x = _read_for(flow, args)
+    with torch.no_grad():
+        data = _as_model_tensor(flow, x)
+        codes = flow.encode(data).double().cpu().numpy()
+        header = [f"z{i + 1}" for i in range(codes.shape[1])]
+        if args.log_density:
+            codes = np.concatenate([codes, flow.log_prob(data).double().cpu().numpy()[:, None]], axis=1)
+            header.append(LOG_DENSITY)
+    write_points(args.output, codes, header=header)
+    _report(args, {"output": str(args.output), "rows": len(x)}, f"encoded {len(x)} rows into {args.output}")
+    return 0
+
+
+def _decode(args: argparse.Namespace) -> int:
+    flow, columns = _load_model(args)
+    z = _read_for(flow, args, drop=LOG_DENSITY)
+    with torch.no_grad():
+        x = flow.decode(_as_model_tensor(flow, z)).double().cpu().numpy()
+    write_points(args.output, x, header=columns)
+    _report(args, {"output": str(args.output), "rows": len(z)}, f"decoded {len(z)} rows into {args.output}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    flow, columns = _load_model(args)
+    x = _read_for(flow, args)
+    generator = torch.Generator().manual_seed(args.seed)
+    out = args.out
+    if x.shape[1] == 2:
+        written = [plot_reference_figure(flow, x[:5000], out / "reference.png", seed=args.seed)]
+    else:
+        with torch.no_grad():
+            samples = flow.sample(min(len(x), 3000), generator=generator).double().cpu().numpy()
+        written = [plot_pairs(x[:3000], samples, columns, out / "pairs.png"),
+                   plot_marginals(x, samples, columns, out / "marginals.png")]
+    names = [str(p) for p in written]
+    _report(args, {"figures": names}, "wrote " + ", ".join(names))
     return 0
 
 
@@ -93,18 +193,39 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _column_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _add_output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors; no progress bar")
+
+
+def _add_data(parser: argparse.ArgumentParser, required: bool = True, help_text: str = "CSV, .npy or .npz") -> None:
+    parser.add_argument("--data", required=required, help=help_text)
+    parser.add_argument("--columns", type=_column_list,
+                        help="comma-separated header names or 1-based indices (default: all)")
+    parser.add_argument("--array", help="which array of an .npz that holds several")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="realnvp", description="RealNVP normalizing flows.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train on two moons; write model, metrics and figures")
-    train.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    train = commands.add_parser("train", help="train a flow; write model, metrics and figures")
+    train.add_argument("--data", default="moons", help="'moons' (default) or a CSV, .npy or .npz file")
+    train.add_argument("--columns", type=_column_list, help="comma-separated header names or 1-based indices")
+    train.add_argument("--array", help="which array of an .npz that holds several")
+    train.add_argument("--preset", choices=sorted(PRESETS), default="default", help="for --data moons")
     train.add_argument("--epochs", type=_positive_int, help="override the preset's number of epochs")
-    train.add_argument("--l2", type=_non_negative_float, help="Keras-style L2 on the weights (seed preset: 0.01; 0 = what the reference really trained)")
+    train.add_argument("--l2", type=_non_negative_float,
+                       help="Keras-style L2 on the weights (seed preset: 0.01; 0 = what the reference really trained)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, default=Path("runs/moons"))
+    train.add_argument("--resume", type=Path, metavar="DIR", help="continue the run whose checkpoint is in DIR")
     train.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch")
-    train.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _add_output_flags(train)
     train.set_defaults(run=_train)
 
     sample = commands.add_parser("sample", help="draw samples from a saved model")
@@ -113,13 +234,42 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--temperature", type=_non_negative_float, default=1.0)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("-o", "--output", type=Path, required=True, help=".csv or .npy")
-    sample.add_argument("--quiet", action="store_true")
+    sample.add_argument("--float64", action="store_true", help="compute in float64")
+    _add_output_flags(sample)
     sample.set_defaults(run=_sample)
 
-    evaluate = commands.add_parser("evaluate", help="mean NLL of the points in a file (JSON)")
+    evaluate = commands.add_parser("evaluate", help="mean NLL of the rows of a file (JSON)")
     evaluate.add_argument("--model", type=Path, required=True)
-    evaluate.add_argument("--data", type=Path, required=True, help=".csv, .npy or .npz")
+    _add_data(evaluate)
+    evaluate.add_argument("--per-row", type=Path, help="write each row's log-density (nats) to this .csv or .npy")
+    evaluate.add_argument("--float64", action="store_true", help="compute in float64")
+    _add_output_flags(evaluate)
     evaluate.set_defaults(run=_evaluate)
+
+    encode = commands.add_parser("encode", help="data to latent codes, z = f(x)")
+    encode.add_argument("--model", type=Path, required=True)
+    _add_data(encode)
+    encode.add_argument("-o", "--output", type=Path, required=True, help=".csv or .npy")
+    encode.add_argument("--log-density", action="store_true", help="add a log_density column (nats)")
+    encode.add_argument("--float64", action="store_true", help="compute in float64")
+    _add_output_flags(encode)
+    encode.set_defaults(run=_encode)
+
+    decode = commands.add_parser("decode", help="latent codes back to data, x = g(z)")
+    decode.add_argument("--model", type=Path, required=True)
+    _add_data(decode, help_text="codes from 'realnvp encode'; its log_density column (the last, in a .npy) is ignored")
+    decode.add_argument("-o", "--output", type=Path, required=True, help=".csv or .npy")
+    decode.add_argument("--float64", action="store_true", help="compute in float64")
+    _add_output_flags(decode)
+    decode.set_defaults(run=_decode)
+
+    plot = commands.add_parser("plot", help="figures of a model against data")
+    plot.add_argument("--model", type=Path, required=True)
+    _add_data(plot)
+    plot.add_argument("--out", type=Path, default=Path("."), help="directory for the PNG files")
+    plot.add_argument("--seed", type=int, default=0)
+    _add_output_flags(plot)
+    plot.set_defaults(run=_plot)
     return parser
 
 

@@ -91,3 +91,45 @@ def plot_curves(history: list[dict[str, float]], path: str | os.PathLike[str]) -
     ax.legend()
     ax.grid(alpha=0.3)
     return _save(figure, path)
+
+
+def plot_pairs(data: np.ndarray, samples: np.ndarray, columns: list[str], path: str | os.PathLike[str],
+               max_columns: int = 8) -> Path:
+    """Scatter matrix of the data (blue) against model samples (orange), both
+    ``(n, dim)``; only the first ``max_columns`` columns when there are more."""
+    dim = min(data.shape[1], max_columns)
+    figure = Figure(figsize=(2.2 * dim, 2.2 * dim))
+    axes = figure.subplots(dim, dim, squeeze=False)
+    for i in range(dim):
+        for j in range(dim):
+            ax = axes[i, j]
+            if i == j:
+                ax.hist(data[:, i], bins=40, density=True, alpha=0.5, color="C0")
+                ax.hist(samples[:, i], bins=40, density=True, alpha=0.5, color="C1")
+            else:
+                ax.scatter(data[:, j], data[:, i], s=1, alpha=0.3, color="C0", rasterized=True)
+                ax.scatter(samples[:, j], samples[:, i], s=1, alpha=0.3, color="C1", rasterized=True)
+            if i == dim - 1:
+                ax.set_xlabel(columns[j])
+            if j == 0:
+                ax.set_ylabel(columns[i])
+    figure.suptitle("data (blue) and samples (orange)")
+    return _save(figure, path)
+
+
+def plot_marginals(data: np.ndarray, samples: np.ndarray, columns: list[str], path: str | os.PathLike[str]) -> Path:
+    """One histogram per column, data against model samples, both ``(n, dim)``."""
+    dim = data.shape[1]
+    ncols = min(dim, 4)
+    nrows = -(-dim // ncols)
+    figure = Figure(figsize=(3.2 * ncols, 2.6 * nrows))
+    axes = figure.subplots(nrows, ncols, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= dim:
+            ax.set_visible(False)
+            continue
+        ax.hist(data[:, k], bins=50, density=True, alpha=0.5, color="C0", label="data")
+        ax.hist(samples[:, k], bins=50, density=True, alpha=0.5, color="C1", label="samples")
+        ax.set_title(columns[k])
+    axes.flat[0].legend()
+    return _save(figure, path)

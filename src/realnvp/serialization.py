@@ -1,11 +1,14 @@
-"""Saving and loading models: safetensors weights plus a JSON description.
+"""Saving and loading: safetensors for tensors, JSON for everything else.
 
-A model directory holds ``model.json`` and the weights file it names,
-``weights-<sha256 prefix>.safetensors``. ``model.json`` is written last and
+A saved object is a *bundle* in a directory: ``<stem>.json`` and the tensor file
+it names, ``<stem>-<sha256 prefix>.safetensors``. The JSON is written last and
 atomically, so it is the commit point: a crash at any moment leaves the
-previous ``model.json`` pointing at its own, still present, weights. The JSON
-records the weights' SHA-256, so a truncated or altered file is refused.
-Nothing is ever unpickled.
+previous JSON pointing at its own, still present, tensor file. The JSON records
+the tensors' SHA-256, so a truncated or altered file is refused. Nothing is
+ever unpickled.
+
+Models are the bundle ``model`` (the architecture and the weights); training
+checkpoints are the bundle ``checkpoint`` (see :mod:`realnvp.checkpoint`).
 """
 
 from __future__ import annotations
@@ -23,13 +26,13 @@ from realnvp.architecture import FlowSpec, build_flow
 from realnvp.files import write_atomically, write_text_atomically
 from realnvp.flow import Flow
 
-FORMAT = "realnvp-model"
 FORMAT_VERSION = 1
-CONFIG_NAME = "model.json"
+MODEL = "model"
+CONFIG_NAME = f"{MODEL}.json"
 
 
 class ModelFileError(ValueError):
-    """A model directory that cannot be loaded; the message names the file."""
+    """A model or checkpoint that cannot be loaded; the message names the file."""
 
 
 def _sha256(path: Path) -> str:
@@ -40,52 +43,98 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def write_bundle(directory: str | Path, stem: str, tensors: dict[str, torch.Tensor], document: dict[str, Any]) -> Path:
+    """Write ``tensors`` and the JSON ``document`` as the bundle ``stem``; returns the JSON path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    flat = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
+    staging = directory / f".{stem}.staging.safetensors"
+    write_atomically(staging, lambda tmp: save_file(flat, str(tmp)))
+    sha = _sha256(staging)
+    tensor_file = directory / f"{stem}-{sha[:16]}.safetensors"
+    staging.replace(tensor_file)
+    document = {
+        "format": f"realnvp-{stem}", "format_version": FORMAT_VERSION,
+        **document, "tensors": tensor_file.name, "tensors_sha256": sha,
+    }
+    json_path = directory / f"{stem}.json"
+    write_text_atomically(json_path, json.dumps(document, indent=2) + "\n")
+    for stale in directory.glob(f"{stem}-*.safetensors"):
+        if stale != tensor_file:
+            stale.unlink(missing_ok=True)
+    return json_path
+
+
+def read_document(directory: str | Path, stem: str) -> dict[str, Any]:
+    """Read and check the JSON of the bundle ``stem``."""
+    path = Path(directory) / f"{stem}.json"
+    if not path.is_file():
+        raise ModelFileError(f"{path}: not found; a {stem} directory holds {stem}.json and its tensors")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelFileError(f"{path}: not valid JSON ({error})") from None
+    expected = f"realnvp-{stem}"
+    if not isinstance(document, dict) or document.get("format") != expected:
+        raise ModelFileError(f"{path}: not a realnvp {stem} (expected \"format\": \"{expected}\")")
+    if document.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: format version {document.get('format_version')!r}, this realnvp reads {FORMAT_VERSION}"
+        )
+    return document
+
+
+def read_bundle(directory: str | Path, stem: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The JSON document and the checked tensors of the bundle ``stem``."""
+    directory = Path(directory)
+    document = read_document(directory, stem)
+    tensor_file = directory / str(document.get("tensors", ""))
+    if not tensor_file.is_file():
+        raise ModelFileError(f"{tensor_file}: tensor file named in {directory / f'{stem}.json'} not found")
+    if _sha256(tensor_file) != document.get("tensors_sha256"):
+        raise ModelFileError(f"{tensor_file}: checksum differs from {stem}.json; the file is truncated or altered")
+    try:
+        return document, load_file(str(tensor_file))
+    except (SafetensorError, OSError) as error:
+        raise ModelFileError(f"{tensor_file}: not a readable safetensors file ({error})") from None
+
+
 def save(flow: Flow, spec: FlowSpec, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Save ``flow`` (built from ``spec``) into ``directory``; returns the JSON path.
 
     ``extra`` is stored under ``"extra"`` in the JSON (training settings, say).
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {name: t.detach().cpu().contiguous() for name, t in flow.state_dict().items()}
-    staging = directory / ".weights.staging.safetensors"
-    write_atomically(staging, lambda tmp: save_file(tensors, str(tmp)))
-    sha = _sha256(staging)
-    weights = directory / f"weights-{sha[:16]}.safetensors"
-    staging.replace(weights)
-    config = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "architecture": spec.to_dict(),
-        "dtype": str(next(iter(tensors.values())).dtype).removeprefix("torch."),
-        "weights": weights.name,
-        "weights_sha256": sha,
-        "extra": extra or {},
-    }
-    config_path = directory / CONFIG_NAME
-    write_text_atomically(config_path, json.dumps(config, indent=2) + "\n")
-    for stale in directory.glob("weights-*.safetensors"):
-        if stale != weights:
-            stale.unlink(missing_ok=True)
-    return config_path
+    state = flow.state_dict()
+    dtype = str(next(iter(state.values())).dtype).removeprefix("torch.")
+    document = {"architecture": spec.to_dict(), "dtype": dtype, "extra": extra or {}}
+    return write_bundle(directory, MODEL, state, document)
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:
-    """Read and check ``model.json`` of a model directory."""
-    path = Path(directory) / CONFIG_NAME
-    if not path.is_file():
-        raise ModelFileError(f"{path}: not found; a model directory holds {CONFIG_NAME} and its weights")
+    """The checked ``model.json`` of a model directory."""
+    return read_document(directory, MODEL)
+
+
+def flow_from_state(spec: FlowSpec, state: dict[str, torch.Tensor], source: str) -> Flow:
+    """Build ``spec`` and load ``state`` into it; ``source`` names the file for errors."""
+    flow = build_flow(spec)
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelFileError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not a realnvp model (expected \"format\": \"{FORMAT}\")")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path}: format version {config.get('format_version')!r}, this realnvp reads {FORMAT_VERSION}"
-        )
-    return config
+        flow.load_state_dict(state)
+    except RuntimeError as error:
+        raise ModelFileError(f"{source}: weights do not match the architecture: {error}") from None
+    return flow
+
+
+def load_with_spec(directory: str | Path) -> tuple[Flow, FlowSpec]:
+    """Like :func:`load`, also returning the architecture."""
+    document, tensors = read_bundle(directory, MODEL)
+    try:
+        spec = FlowSpec.from_dict(document["architecture"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{Path(directory) / CONFIG_NAME}: bad architecture ({error})") from None
+    flow = flow_from_state(spec, tensors, str(Path(directory) / document["tensors"]))
+    dtype = getattr(torch, str(document.get("dtype", "float32")), torch.float32)
+    return flow.to(dtype).eval(), spec
 
 
 def load(directory: str | Path) -> Flow:
@@ -95,32 +144,4 @@ def load(directory: str | Path) -> Flow:
         >>> flow = realnvp.load("runs/moons")  # doctest: +SKIP
         >>> flow.log_prob(x), flow.encode(x), flow.decode(z), flow.sample(100)  # doctest: +SKIP
     """
-    flow, _ = load_with_spec(directory)
-    return flow
-
-
-def load_with_spec(directory: str | Path) -> tuple[Flow, FlowSpec]:
-    """Like :func:`load`, also returning the architecture."""
-    directory = Path(directory)
-    config = read_config(directory)
-    config_path = directory / CONFIG_NAME
-    try:
-        spec = FlowSpec.from_dict(config["architecture"])
-        flow = build_flow(spec)
-    except (KeyError, TypeError, ValueError) as error:
-        raise ModelFileError(f"{config_path}: bad architecture ({error})") from None
-    weights = directory / str(config.get("weights", ""))
-    if not weights.is_file():
-        raise ModelFileError(f"{weights}: weights file named in {config_path} not found")
-    if _sha256(weights) != config.get("weights_sha256"):
-        raise ModelFileError(f"{weights}: checksum differs from {config_path}; the file is truncated or altered")
-    try:
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError) as error:
-        raise ModelFileError(f"{weights}: not a readable safetensors file ({error})") from None
-    try:
-        flow.load_state_dict(tensors)
-    except RuntimeError as error:
-        raise ModelFileError(f"{weights}: weights do not match the architecture in {config_path}: {error}") from None
-    dtype = getattr(torch, str(config.get("dtype", "float32")), torch.float32)
-    return flow.to(dtype).eval(), spec
+    return load_with_spec(directory)[0]

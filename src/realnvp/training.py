@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -112,18 +112,43 @@ def _learning_rate_scheduler(
     return None
 
 
+@dataclass
+class TrainingState:
+    """Everything needed to continue a run bit for bit, taken after an epoch.
+
+    Tensors are held in ``model``, ``best_model``, ``optimizer`` (a
+    ``state_dict``) and ``generator`` (the minibatch order's random state).
+    """
+
+    epoch: int
+    result: TrainResult
+    since_best: int
+    model: dict[str, Tensor]
+    best_model: dict[str, Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any] | None
+    generator: Tensor
+
+
 def fit(
     flow: Flow,
     train: Tensor,
     val: Tensor | None,
     config: TrainConfig,
     progress: bool = True,
+    checkpoint: Callable[[TrainingState], None] | None = None,
+    resume: TrainingState | None = None,
 ) -> TrainResult:
     """Train ``flow`` in place on ``train (n, *event_shape)`` by maximum likelihood.
 
     Validates on ``val`` after each epoch (early stopping needs it). If the loss
     turns NaN or infinite, training stops and the weights of the last finished
     epoch are restored; ``result.diverged`` says so.
+
+    After every epoch ``checkpoint(state)`` receives a :class:`TrainingState`;
+    passing it back as ``resume`` (with the same data and configuration)
+    continues exactly where it was taken: on the CPU the end result is
+    bit-identical to an uninterrupted run.
     """
     if config.patience is not None and val is None:
         raise ValueError("early stopping (patience) needs validation data")
@@ -135,15 +160,24 @@ def fit(
     optimizer = torch.optim.Adam(flow.parameters(), lr=config.lr)
     scheduler = _learning_rate_scheduler(optimizer, config, steps_per_epoch * config.epochs)
     generator = torch.Generator().manual_seed(config.seed)
-    result = TrainResult()
-    best_state = last_good_state = copy.deepcopy(flow.state_dict())
-    since_best = 0
-    bar = tqdm(total=steps_per_epoch * config.epochs, disable=not progress, unit="step",
-               dynamic_ncols=True, leave=False)
-    start = time.perf_counter()
+    result, since_best, first_epoch = TrainResult(), 0, 1
+    if resume is not None:
+        flow.load_state_dict(resume.model)
+        optimizer.load_state_dict(resume.optimizer)
+        if scheduler is not None and resume.scheduler is not None:
+            scheduler.load_state_dict(resume.scheduler)
+        generator.set_state(resume.generator)
+        result, since_best, first_epoch = copy.deepcopy(resume.result), resume.since_best, resume.epoch + 1
+    best_state = copy.deepcopy(resume.best_model if resume is not None else flow.state_dict())
+    last_good_state = copy.deepcopy(flow.state_dict())
+    bar = tqdm(total=steps_per_epoch * config.epochs, initial=steps_per_epoch * (first_epoch - 1),
+               disable=not progress, unit="step", dynamic_ncols=True, leave=False)
+    start = time.perf_counter() - result.seconds
     flow.train()
     with flush_denormals():
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(first_epoch, config.epochs + 1):
+            if since_best_exhausted(config, since_best) or result.diverged:
+                break
             bar.set_description(f"epoch {epoch}/{config.epochs}")
             order = torch.randperm(n, generator=generator).to(train.device)
             running = 0.0
@@ -172,25 +206,37 @@ def fit(
                     bar.set_postfix(nll=f"{running / step:.4f}")
             if result.diverged:
                 break
-            record = {"epoch": epoch, "train_nll": running / steps_per_epoch,
-                      "seconds": time.perf_counter() - start}
+            record = {"epoch": epoch, "train_nll": running / steps_per_epoch}
             if val is not None:
                 record["val_nll"] = mean_nll(flow, val)
                 if record["val_nll"] < result.best_val_nll:
                     result.best_val_nll, result.best_epoch, since_best = record["val_nll"], epoch, 0
-                    if config.patience is not None:
-                        best_state = copy.deepcopy(flow.state_dict())
+                    best_state = copy.deepcopy(flow.state_dict())
                 else:
                     since_best += 1
+            result.seconds = time.perf_counter() - start
+            record["seconds"] = result.seconds
             result.history.append(record)
             last_good_state = copy.deepcopy(flow.state_dict())
             bar.set_postfix(nll=f"{record['train_nll']:.4f}", val=f"{record.get('val_nll', math.nan):.4f}")
-            if config.patience is not None and since_best >= config.patience:
+            if since_best_exhausted(config, since_best):
                 result.stopped_reason = f"early stop: no better validation NLL for {config.patience} epochs"
-                break
+            if checkpoint is not None:
+                checkpoint(TrainingState(
+                    epoch=epoch, result=copy.deepcopy(result), since_best=since_best,
+                    model=last_good_state, best_model=best_state,
+                    optimizer=copy.deepcopy(optimizer.state_dict()),
+                    scheduler=None if scheduler is None else scheduler.state_dict(),
+                    generator=generator.get_state(),
+                ))
     bar.close()
     if config.patience is not None and not result.diverged and result.best_epoch:
         flow.load_state_dict(best_state)
     flow.eval()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def since_best_exhausted(config: TrainConfig, since_best: int) -> bool:
+    """Whether early stopping's patience has run out."""
+    return config.patience is not None and since_best >= config.patience

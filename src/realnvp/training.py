@@ -145,7 +145,8 @@ def fit(
     turns NaN or infinite, training stops and the weights of the last finished
     epoch are restored; ``result.diverged`` says so.
 
-    After every epoch ``checkpoint(state)`` receives a :class:`TrainingState`;
+    ``progress`` shows a progress bar (epoch, running NLL, time left) when
+    standard error is a terminal. After every epoch ``checkpoint(state)`` receives a :class:`TrainingState`;
     passing it back as ``resume`` (with the same data and configuration)
     continues exactly where it was taken: on the CPU the end result is
     bit-identical to an uninterrupted run.
@@ -171,7 +172,7 @@ def fit(
     best_state = copy.deepcopy(resume.best_model if resume is not None else flow.state_dict())
     last_good_state = copy.deepcopy(flow.state_dict())
     bar = tqdm(total=steps_per_epoch * config.epochs, initial=steps_per_epoch * (first_epoch - 1),
-               disable=not progress, unit="step", dynamic_ncols=True, leave=False)
+               disable=None if progress else True, unit="step", dynamic_ncols=True, leave=False)
     start = time.perf_counter() - result.seconds
     flow.train()
     with flush_denormals():

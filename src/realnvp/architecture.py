@@ -45,6 +45,8 @@ class FlowSpec:
         actnorm: an ActNorm layer before every coupling.
         permutation: ``"reverse"`` or ``"random"`` between split couplings.
         standardize: a standardisation of the training data as first layer.
+        context_features: size of a context vector every coupling is
+            conditioned on, for conditional flows ``p(x | context)``; 0 for none.
         seed: seeds random permutations.
     """
 
@@ -61,6 +63,7 @@ class FlowSpec:
     actnorm: bool = False
     permutation: Literal["reverse", "random"] = "reverse"
     standardize: bool = True
+    context_features: int = 0
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,7 +88,7 @@ def _coupling_layers(spec: FlowSpec) -> list[Bijector]:
             mask = ((torch.arange(spec.dim) + k + 1) % 2).float()
             conditioner = mlp_conditioner(
                 spec.dim, spec.dim, spec.width, spec.depth,
-                spec.separate_networks, zero_init=spec.zero_init, glorot_init=spec.glorot_init,
+                spec.separate_networks, spec.context_features, spec.zero_init, spec.glorot_init,
             )
             layers.append(MaskedAffineCoupling(mask, conditioner, spec.scale_bound, spec.learn_bound))
         else:
@@ -96,7 +99,7 @@ def _coupling_layers(spec: FlowSpec) -> list[Bijector]:
             split = spec.dim // 2
             conditioner = mlp_conditioner(
                 split, spec.dim - split, spec.width, spec.depth,
-                spec.separate_networks, zero_init=spec.zero_init, glorot_init=spec.glorot_init,
+                spec.separate_networks, spec.context_features, spec.zero_init, spec.glorot_init,
             )
             layers.append(SplitAffineCoupling(spec.dim, conditioner, split, spec.scale_bound, spec.learn_bound))
     return layers

@@ -52,14 +52,16 @@ class Flow(nn.Module):
         # Follows .to(device/dtype) so samples are drawn where the model lives.
         self.register_buffer("_reference", torch.zeros(()), persistent=False)
 
-    def _to_latent(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+    def to_latent(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``x (batch, *event_shape) -> (z, log|det dz/dx|)``, standardisation included."""
         logdet = x.new_zeros(x.shape[0])
         if self.standardizer is not None:
             x, logdet = self.standardizer(x)
         z, transform_logdet = self.transform(x, context)
         return z, logdet + transform_logdet
 
-    def _to_data(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+    def to_data(self, z: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``z (batch, *event_shape) -> (x, log|det dx/dz|)``, standardisation included."""
         x, logdet = self.transform.inverse(z, context)
         if self.standardizer is not None:
             x, standardizer_logdet = self.standardizer.inverse(x)
@@ -68,7 +70,7 @@ class Flow(nn.Module):
 
     def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """``log p(x)`` in nats, data coordinates: ``x (batch, *event_shape) -> (batch,)``."""
-        z, logdet = self._to_latent(x, context)
+        z, logdet = self.to_latent(x, context)
         return standard_normal_log_prob(z) + logdet
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
@@ -85,13 +87,14 @@ class Flow(nn.Module):
 
     def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """``z = f(x)``: data ``(batch, *event_shape)`` to latent, same shape."""
-        return self._to_latent(x, context)[0]
+        return self.to_latent(x, context)[0]
 
     def decode(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         """``x = g(z) = f^-1(z)``: latent ``(batch, *event_shape)`` to data."""
-        return self._to_data(z, context)[0]
+        return self.to_data(z, context)[0]
 
-    def _base_sample(self, n: int, temperature: float, generator: torch.Generator | None) -> Tensor:
+    def sample_latent(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` base draws ``T z``, ``z ~ N(0, I)``, on the model's device and dtype."""
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         ref = self._reference
@@ -110,7 +113,7 @@ class Flow(nn.Module):
         ``temperature`` ``T`` scales the latent: below 1 the samples gather in
         the densest regions.
         """
-        return self.decode(self._base_sample(n, temperature, generator), context)
+        return self.decode(self.sample_latent(n, temperature, generator), context)
 
     def sample_and_log_prob(
         self,
@@ -121,6 +124,6 @@ class Flow(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Samples ``(n, *event_shape)`` and their model log-density ``(n,)``,
         in one pass: ``log p(x) = log N(z) - log|det dx/dz|``."""
-        z = self._base_sample(n, temperature, generator)
-        x, logdet = self._to_data(z, context)
+        z = self.sample_latent(n, temperature, generator)
+        x, logdet = self.to_data(z, context)
         return x, standard_normal_log_prob(z) - logdet

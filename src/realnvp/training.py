@@ -90,13 +90,18 @@ def flush_denormals() -> Iterator[None]:
 
 
 @torch.no_grad()
-def mean_nll(flow: Flow, x: Tensor, batch_size: int = 8192, standardized: bool = True) -> float:
-    """Mean negative log-likelihood of ``x (n, *event_shape)`` in nats per example."""
+def mean_nll(flow: Flow, x: Tensor, context: Tensor | None = None, batch_size: int = 8192,
+             standardized: bool = True) -> float:
+    """Mean negative log-likelihood of ``x (n, *event_shape)`` (given ``context
+    (n, features)``) in nats per example."""
     was_training = flow.training
     flow.eval()
     total = 0.0
-    for block in x.split(batch_size):
-        log_prob = flow.standardized_log_prob(block) if standardized else flow.log_prob(block)
+    for start in range(0, x.shape[0], batch_size):
+        block = x[start:start + batch_size]
+        block_context = None if context is None else context[start:start + batch_size]
+        log_prob = (flow.standardized_log_prob(block, block_context) if standardized
+                    else flow.log_prob(block, block_context))
         total += float(log_prob.sum())
     flow.train(was_training)
     return -total / x.shape[0]
@@ -138,6 +143,8 @@ def fit(
     progress: bool = True,
     checkpoint: Callable[[TrainingState], None] | None = None,
     resume: TrainingState | None = None,
+    train_context: Tensor | None = None,
+    val_context: Tensor | None = None,
 ) -> TrainResult:
     """Train ``flow`` in place on ``train (n, *event_shape)`` by maximum likelihood.
 
@@ -150,12 +157,19 @@ def fit(
     passing it back as ``resume`` (with the same data and configuration)
     continues exactly where it was taken: on the CPU the end result is
     bit-identical to an uninterrupted run.
+
+    For a conditional flow, ``train_context (n, features)`` and ``val_context``
+    hold each row's context.
     """
     if config.patience is not None and val is None:
         raise ValueError("early stopping (patience) needs validation data")
     param = next(flow.parameters())
     train = train.to(device=param.device, dtype=param.dtype)
     val = None if val is None else val.to(device=param.device, dtype=param.dtype)
+    if train_context is not None:
+        train_context = train_context.to(device=param.device, dtype=param.dtype)
+    if val_context is not None:
+        val_context = val_context.to(device=param.device, dtype=param.dtype)
     n = train.shape[0]
     steps_per_epoch = math.ceil(n / config.batch_size)
     optimizer = torch.optim.Adam(flow.parameters(), lr=config.lr)
@@ -183,7 +197,8 @@ def fit(
             order = torch.randperm(n, generator=generator).to(train.device)
             running = 0.0
             for step, index in enumerate(order.split(config.batch_size), start=1):
-                nll = -flow.standardized_log_prob(train[index]).mean()
+                context = None if train_context is None else train_context[index]
+                nll = -flow.standardized_log_prob(train[index], context).mean()
                 loss = nll + config.l2 * l2_penalty(flow) if config.l2 else nll
                 if not torch.isfinite(loss):
                     flow.load_state_dict(last_good_state)
@@ -209,7 +224,7 @@ def fit(
                 break
             record = {"epoch": epoch, "train_nll": running / steps_per_epoch}
             if val is not None:
-                record["val_nll"] = mean_nll(flow, val)
+                record["val_nll"] = mean_nll(flow, val, val_context)
                 if record["val_nll"] < result.best_val_nll:
                     result.best_val_nll, result.best_epoch, since_best = record["val_nll"], epoch, 0
                     best_state = copy.deepcopy(flow.state_dict())

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import realnvp
+from realnvp.datasets import MoonsDensity
 from realnvp.cli import EXIT_BAD_INPUT, main
 from realnvp.tabular import read_points
 
@@ -78,3 +79,24 @@ def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
         main(["sample", "--model", "x", "-n", "0", "-o", "y.csv"])
     assert error.value.code == 2
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_conditional_moons_sample_the_chosen_moon(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cond"
+    assert main(["train", "--conditional", "--epochs", "3", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data"]["conditional"] and (out / "conditions.png").exists()
+    assert metrics["kl"]["mean"] < 0.5  # conditional KL(p(x|moon) || q(x|moon)), nats
+    truth = MoonsDensity(0.05)
+    for moon in (0, 1):
+        samples = tmp_path / f"moon{moon}.npy"
+        assert main(["sample", "--model", str(out), "-n", "500", "--condition", str(moon), "-o", str(samples),
+                     "--quiet"]) == 0
+        x = np.load(samples)
+        own = truth.log_prob(x, np.full(len(x), moon))
+        other = truth.log_prob(x, np.full(len(x), 1 - moon))
+        assert np.mean(own > other) > 0.95
+    assert main(["sample", "--model", str(out), "-n", "5", "-o", str(tmp_path / "x.csv")]) == EXIT_BAD_INPUT
+    assert "pass --condition 0..1" in capsys.readouterr().err
+    assert main(["sample", "--model", str(out), "-n", "5", "--condition", "2", "-o", str(tmp_path / "x.csv")]) == 2
+    assert not (tmp_path / "x.csv").exists()

@@ -24,8 +24,7 @@ import torch
 
 from realnvp.checkpoint import load_checkpoint
 from realnvp.evaluation import Estimate, log_prob_numpy
-from realnvp.figures import plot_marginals, plot_pairs, plot_reference_figure
-from realnvp.flow import Flow
+from realnvp.figures import plot_conditional_samples, plot_marginals, plot_pairs, plot_reference_figure
 from realnvp.jobs import Job, file_job, moons_job, run_job
 from realnvp.presets import PRESETS, get_preset
 from realnvp.serialization import ModelFileError, load, read_config
@@ -53,7 +52,9 @@ def _train(args: argparse.Namespace) -> int:
     else:
         overrides = {"epochs": args.epochs, "l2": args.l2}
         if args.data == "moons":
-            job = moons_job(get_preset(args.preset), args.seed, **overrides)
+            job = moons_job(get_preset(args.preset), args.seed, args.conditional, **overrides)
+        elif args.conditional:
+            raise DataFileError(f"{args.data}: --conditional needs labelled data; today that is --data moons")
         else:
             job = file_job(args.data, args.columns, args.array, args.seed, **overrides)
         out = args.out
@@ -79,16 +80,41 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(args: argparse.Namespace) -> tuple[Flow, list[str]]:
-    flow = load(args.model)
-    if getattr(args, "float64", False):
-        flow = flow.double()
-    dim = flow.event_shape[0]
-    columns = read_config(args.model)["extra"].get("columns") or [f"x{i + 1}" for i in range(dim)]
-    return flow, columns
+class Model:
+    """A loaded flow with what the command line needs to know about it."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.flow = load(args.model)
+        if getattr(args, "float64", False):
+            self.flow = self.flow.double()
+        config = read_config(args.model)
+        dim = self.flow.event_shape[0]
+        self.columns: list[str] = config["extra"].get("columns") or [f"x{i + 1}" for i in range(dim)]
+        self.conditions: int = config["architecture"].get("context_features", 0)
+        self.condition: int | None = getattr(args, "condition", None)
+        if self.conditions and self.condition is None:
+            raise ModelFileError(f"{args.model}: a conditional model; pass --condition 0..{self.conditions - 1}")
+        if self.condition is not None and not 0 <= self.condition < self.conditions:
+            allowed = f"0..{self.conditions - 1}" if self.conditions else "none (the model is not conditional)"
+            raise ModelFileError(f"{args.model}: --condition {self.condition} is out of range; allowed: {allowed}")
+
+    def tensor(self, values: np.ndarray) -> torch.Tensor:
+        """``values`` on the model's device and dtype."""
+        reference = next(self.flow.parameters())
+        return torch.as_tensor(values, dtype=reference.dtype, device=reference.device)
+
+    def context(self, n: int) -> torch.Tensor | None:
+        """The one-hot ``--condition`` for ``n`` rows, or ``None``."""
+        if self.condition is None:
+            return None
+        return self.tensor(np.eye(self.conditions)[np.full(n, self.condition)])
+
+    def context_numpy(self, n: int) -> np.ndarray | None:
+        context = self.context(n)
+        return None if context is None else context.double().cpu().numpy()
 
 
-def _read_for(flow: Flow, args: argparse.Namespace, drop: str | None = None) -> np.ndarray:
+def _read_for(model: Model, args: argparse.Namespace, drop: str | None = None) -> np.ndarray:
     """The rows of ``--data``, checked against the model's dimension.
 
     ``drop`` names a column to ignore when the table has one column too many:
@@ -96,7 +122,7 @@ def _read_for(flow: Flow, args: argparse.Namespace, drop: str | None = None) -> 
     """
     table = read_table(args.data, args.columns, args.array)
     values = table.values
-    dim = flow.event_shape[0]
+    dim = model.flow.event_shape[0]
     if drop is not None and values.shape[1] == dim + 1:
         headerless = table.columns == [str(i + 1) for i in range(dim + 1)]
         if drop in table.columns or headerless:
@@ -106,26 +132,21 @@ def _read_for(flow: Flow, args: argparse.Namespace, drop: str | None = None) -> 
     return values
 
 
-def _as_model_tensor(flow: Flow, values: np.ndarray) -> torch.Tensor:
-    reference = next(flow.parameters())
-    return torch.as_tensor(values, dtype=reference.dtype, device=reference.device)
-
-
 def _sample(args: argparse.Namespace) -> int:
-    flow, columns = _load_model(args)
+    model = Model(args)
     generator = torch.Generator().manual_seed(args.seed)
     with torch.no_grad():
-        samples = flow.sample(args.n, temperature=args.temperature, generator=generator)
-    write_points(args.output, samples.double().cpu().numpy(), header=columns)
+        samples = model.flow.sample(args.n, args.temperature, model.context(args.n), generator)
+    write_points(args.output, samples.double().cpu().numpy(), header=model.columns)
     result = {"output": str(args.output), "n": args.n, "temperature": args.temperature, "seed": args.seed}
     _report(args, result, f"wrote {args.n} samples at temperature {args.temperature} to {args.output}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    flow, _ = _load_model(args)
-    x = _read_for(flow, args)
-    log_p = log_prob_numpy(flow, x)
+    model = Model(args)
+    x = _read_for(model, args)
+    log_p = log_prob_numpy(model.flow, x, model.context_numpy(len(x)))
     nll = Estimate.of(-log_p) if len(x) > 1 else Estimate(float(-log_p[0]), float("nan"))
     if args.per_row is not None:
         write_points(args.per_row, log_p[:, None], header=[LOG_DENSITY])
@@ -138,14 +159,16 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    flow, _ = _load_model(args)
-    x = _read_for(flow, args)
+    model = Model(args)
+    x = _read_for(model, args)
+    context = model.context(len(x))
     with torch.no_grad():
-        data = _as_model_tensor(flow, x)
-        codes = flow.encode(data).double().cpu().numpy()
+        data = model.tensor(x)
+        codes = model.flow.encode(data, context).double().cpu().numpy()
         header = [f"z{i + 1}" for i in range(codes.shape[1])]
         if args.log_density:
-            codes = np.concatenate([codes, flow.log_prob(data).double().cpu().numpy()[:, None]], axis=1)
+            log_p = model.flow.log_prob(data, context).double().cpu().numpy()
+            codes = np.concatenate([codes, log_p[:, None]], axis=1)
             header.append(LOG_DENSITY)
     write_points(args.output, codes, header=header)
     _report(args, {"output": str(args.output), "rows": len(x)}, f"encoded {len(x)} rows into {args.output}")
@@ -153,27 +176,30 @@ def _encode(args: argparse.Namespace) -> int:
 
 
 def _decode(args: argparse.Namespace) -> int:
-    flow, columns = _load_model(args)
-    z = _read_for(flow, args, drop=LOG_DENSITY)
+    model = Model(args)
+    z = _read_for(model, args, drop=LOG_DENSITY)
     with torch.no_grad():
-        x = flow.decode(_as_model_tensor(flow, z)).double().cpu().numpy()
-    write_points(args.output, x, header=columns)
+        x = model.flow.decode(model.tensor(z), model.context(len(z))).double().cpu().numpy()
+    write_points(args.output, x, header=model.columns)
     _report(args, {"output": str(args.output), "rows": len(z)}, f"decoded {len(z)} rows into {args.output}")
     return 0
 
 
 def _plot(args: argparse.Namespace) -> int:
-    flow, columns = _load_model(args)
-    x = _read_for(flow, args)
-    generator = torch.Generator().manual_seed(args.seed)
+    model = Model(args)
+    x = _read_for(model, args)
     out = args.out
-    if x.shape[1] == 2:
-        written = [plot_reference_figure(flow, x[:5000], out / "reference.png", seed=args.seed)]
+    if model.conditions:
+        written = [plot_conditional_samples(model.flow, model.conditions, out / "conditions.png", seed=args.seed)]
+    elif x.shape[1] == 2:
+        written = [plot_reference_figure(model.flow, x[:5000], out / "reference.png", seed=args.seed)]
     else:
+        generator = torch.Generator().manual_seed(args.seed)
+        n = min(len(x), 3000)
         with torch.no_grad():
-            samples = flow.sample(min(len(x), 3000), generator=generator).double().cpu().numpy()
-        written = [plot_pairs(x[:3000], samples, columns, out / "pairs.png"),
-                   plot_marginals(x, samples, columns, out / "marginals.png")]
+            samples = model.flow.sample(n, generator=generator).double().cpu().numpy()
+        written = [plot_pairs(x[:n], samples, model.columns, out / "pairs.png"),
+                   plot_marginals(x, samples, model.columns, out / "marginals.png")]
     names = [str(p) for p in written]
     _report(args, {"figures": names}, "wrote " + ", ".join(names))
     return 0
@@ -197,7 +223,10 @@ def _column_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def _add_output_flags(parser: argparse.ArgumentParser) -> None:
+def _add_output_flags(parser: argparse.ArgumentParser, condition: bool = True) -> None:
+    if condition:
+        parser.add_argument("--condition", type=int, metavar="K",
+                            help="for a conditional model: the condition (for moons, 0 upper, 1 lower)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors; no progress bar")
 
@@ -221,11 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int, help="override the preset's number of epochs")
     train.add_argument("--l2", type=_non_negative_float,
                        help="Keras-style L2 on the weights (seed preset: 0.01; 0 = what the reference really trained)")
+    train.add_argument("--conditional", action="store_true",
+                       help="learn p(x | moon), the moon as a one-hot context (--data moons)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, default=Path("runs/moons"))
     train.add_argument("--resume", type=Path, metavar="DIR", help="continue the run whose checkpoint is in DIR")
     train.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch")
-    _add_output_flags(train)
+    _add_output_flags(train, condition=False)
     train.set_defaults(run=_train)
 
     sample = commands.add_parser("sample", help="draw samples from a saved model")

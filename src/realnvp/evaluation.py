@@ -17,6 +17,11 @@ from realnvp.datasets import MoonsDensity
 from realnvp.flow import Flow
 
 
+def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
+    """``(n,)`` integer labels to ``(n, classes)`` float64 one-hot rows."""
+    return np.eye(classes)[np.asarray(labels, dtype=int)]
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A mean over examples and its standard error."""
@@ -30,35 +35,43 @@ class Estimate:
 
 
 @torch.no_grad()
-def log_prob_numpy(flow: Flow, x: np.ndarray, batch_size: int = 8192, standardized: bool = False) -> np.ndarray:
-    """The model's ``log p(x)`` in nats for ``x (n, dim)``, shaped ``(n,)``, in float64."""
+def log_prob_numpy(flow: Flow, x: np.ndarray, context: np.ndarray | None = None, batch_size: int = 8192,
+                   standardized: bool = False) -> np.ndarray:
+    """The model's ``log p(x)`` (or ``log p(x | context)``) in nats for
+    ``x (n, dim)``, shaped ``(n,)``, in float64."""
     flow.eval()
     reference = next(flow.parameters())
     out = []
-    for block in torch.as_tensor(x).split(batch_size):
-        block = block.to(device=reference.device, dtype=reference.dtype)
-        log_p = flow.standardized_log_prob(block) if standardized else flow.log_prob(block)
+    for start in range(0, len(x), batch_size):
+        block = torch.as_tensor(x[start:start + batch_size]).to(device=reference.device, dtype=reference.dtype)
+        block_context = None if context is None else torch.as_tensor(context[start:start + batch_size]).to(
+            device=reference.device, dtype=reference.dtype)
+        log_p = (flow.standardized_log_prob(block, block_context) if standardized
+                 else flow.log_prob(block, block_context))
         out.append(log_p.double().cpu())
     return torch.cat(out).numpy()
 
 
-def nll_report(flow: Flow, x: np.ndarray) -> dict[str, dict[str, float]]:
+def nll_report(flow: Flow, x: np.ndarray, context: np.ndarray | None = None) -> dict[str, dict[str, float]]:
     """Test NLL of ``x (n, dim)`` in data (``raw``) and standardised coordinates."""
     return {
-        "raw": asdict(Estimate.of(-log_prob_numpy(flow, x))),
-        "standardized": asdict(Estimate.of(-log_prob_numpy(flow, x, standardized=True))),
+        "raw": asdict(Estimate.of(-log_prob_numpy(flow, x, context))),
+        "standardized": asdict(Estimate.of(-log_prob_numpy(flow, x, context, standardized=True))),
     }
 
 
-def kl_report(flow: Flow, x: np.ndarray, truth: MoonsDensity) -> dict[str, dict[str, float]]:
+def kl_report(flow: Flow, x: np.ndarray, truth: MoonsDensity, moon: np.ndarray | None = None
+              ) -> dict[str, dict[str, float]]:
     """``KL(data || model) = NLL - H`` on test points ``x`` drawn from ``truth``.
 
     Estimated per point as ``log p_true(x) - log p_model(x)``, whose mean is the
     KL divergence and whose spread gives its standard error; ``H`` is the true
-    density's entropy on the same points. Raw coordinates, nats.
+    density's entropy on the same points. Raw coordinates, nats. Given each
+    point's ``moon (n,)``, the conditional versions (the model is then
+    conditioned on the one-hot moon).
     """
-    true_log_p = truth.log_prob(x)
-    model_log_p = log_prob_numpy(flow, x)
+    true_log_p = truth.log_prob(x, moon)
+    model_log_p = log_prob_numpy(flow, x, None if moon is None else one_hot(moon, 2))
     return {
         "kl": asdict(Estimate.of(true_log_p - model_log_p)),
         "entropy": asdict(Estimate.of(-true_log_p)),

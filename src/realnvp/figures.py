@@ -133,3 +133,22 @@ def plot_marginals(data: np.ndarray, samples: np.ndarray, columns: list[str], pa
         ax.set_title(columns[k])
     axes.flat[0].legend()
     return _save(figure, path)
+
+
+@torch.no_grad()
+def plot_conditional_samples(flow: Flow, conditions: int, path: str | os.PathLike[str], n: int = 2000,
+                             seed: int = 0) -> Path:
+    """Samples of a conditional flow for each one-hot condition, one colour each."""
+    reference = next(flow.parameters())
+    figure = Figure(figsize=(6.5, 5))
+    ax = figure.subplots()
+    generator = torch.Generator(device=reference.device).manual_seed(seed)
+    for condition in range(conditions):
+        context = torch.zeros(n, conditions, device=reference.device, dtype=reference.dtype)
+        context[:, condition] = 1
+        samples = flow.sample(n, context=context, generator=generator).cpu().numpy()
+        ax.scatter(samples[:, 0], samples[:, 1], s=1, alpha=0.4, color=f"C{condition}",
+                   label=f"--condition {condition}", rasterized=True)
+    ax.legend(markerscale=8)
+    ax.set_title("samples given each condition")
+    return _save(figure, path)

@@ -21,9 +21,16 @@ import torch
 
 from realnvp.architecture import FlowSpec, build_flow
 from realnvp.checkpoint import save_checkpoint
-from realnvp.datasets import MoonsDensity, sample_moons
-from realnvp.evaluation import kl_report, nll_report
-from realnvp.figures import plot_curves, plot_density, plot_marginals, plot_pairs, plot_reference_figure
+from realnvp.datasets import MoonsDensity, sample_labelled_moons
+from realnvp.evaluation import kl_report, nll_report, one_hot
+from realnvp.figures import (
+    plot_conditional_samples,
+    plot_curves,
+    plot_density,
+    plot_marginals,
+    plot_pairs,
+    plot_reference_figure,
+)
 from realnvp.files import write_text_atomically
 from realnvp.flow import Flow
 from realnvp.presets import Preset, tabular_preset
@@ -34,6 +41,7 @@ from realnvp.training import TrainConfig, TrainingState, fit
 MOONS_TEST_POINTS = 20_000
 MOONS_TEST_SEED = 999_999  # one fixed test set, shared by every run and seed
 MIN_ROWS = 20
+MOONS = 2  # the number of moons, and so of conditions for a conditional moons flow
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class DataSource:
     array: str | None = None
     points: int = 30_000
     noise: float = 0.05
+    conditional: bool = False
     sha256: str | None = None
 
 
@@ -72,12 +81,17 @@ class Job:
 
 @dataclass
 class Splits:
-    """Training, validation and test rows ``(n, dim)`` and the columns' names."""
+    """Training, validation and test rows ``(n, dim)``, the columns' names and,
+    for conditional flows, each row's context ``(n, features)`` and label."""
 
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
     columns: list[str] = field(default_factory=list)
+    train_context: np.ndarray | None = None
+    val_context: np.ndarray | None = None
+    test_context: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -88,11 +102,16 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def moons_job(preset: Preset, seed: int, **overrides: Any) -> Job:
-    """Train ``preset`` on ``make_moons``; ``overrides`` replace training fields."""
+def moons_job(preset: Preset, seed: int, conditional: bool = False, **overrides: Any) -> Job:
+    """Train ``preset`` on ``make_moons``; ``overrides`` replace training fields.
+
+    ``conditional`` learns ``p(x | moon)``, the moon given as a one-hot context.
+    """
     changes = {k: v for k, v in overrides.items() if v is not None}
-    return Job(preset.name, preset.spec, replace(preset.train, seed=seed, **changes), seed,
-               DataSource("moons", points=preset.points, noise=preset.noise), preset.val_fraction)
+    spec = replace(preset.spec, context_features=MOONS if conditional else 0)
+    return Job(preset.name, spec, replace(preset.train, seed=seed, **changes), seed,
+               DataSource("moons", points=preset.points, noise=preset.noise, conditional=conditional),
+               preset.val_fraction)
 
 
 def file_job(path: str | os.PathLike[str], columns: list[str] | None, array: str | None, seed: int,
@@ -117,10 +136,15 @@ def load_splits(job: Job) -> Splits:
     """The job's data, split the same way every time it is asked."""
     source = job.data
     if source.kind == "moons":
-        data = sample_moons(source.points, source.noise, job.seed)
+        data, labels = sample_labelled_moons(source.points, source.noise, job.seed)
         n_train = int(round(len(data) * (1 - job.val_fraction)))
-        test = sample_moons(MOONS_TEST_POINTS, source.noise, MOONS_TEST_SEED)
-        return Splits(data[:n_train], data[n_train:], test, ["x1", "x2"])
+        test, test_labels = sample_labelled_moons(MOONS_TEST_POINTS, source.noise, MOONS_TEST_SEED)
+        splits = Splits(data[:n_train], data[n_train:], test, ["x1", "x2"])
+        if source.conditional:
+            context = one_hot(labels, MOONS)
+            splits.train_context, splits.val_context = context[:n_train], context[n_train:]
+            splits.test_context, splits.test_labels = one_hot(test_labels, MOONS), test_labels
+        return splits
     if source.sha256 is not None and file_sha256(source.path) != source.sha256:
         raise DataFileError(f"{source.path}: the file changed since this run started; cannot resume on other data")
     table = read_table(source.path, source.columns, source.array)
@@ -129,6 +153,10 @@ def load_splits(job: Job) -> Splits:
     n_test = max(1, int(round(len(order) * job.test_fraction)))
     values = table.values[order]
     return Splits(values[n_val + n_test:], values[:n_val], values[n_val:n_val + n_test], table.columns)
+
+
+def _tensor(values: np.ndarray | None) -> torch.Tensor | None:
+    return None if values is None else torch.as_tensor(values, dtype=torch.float32)
 
 
 def count_parameters(module: torch.nn.Module) -> int:
@@ -140,7 +168,9 @@ def write_figures(flow: Flow, splits: Splits, job: Job, out: Path, history: list
     """The figures of a finished job: training curves, and pictures of the fit."""
     plot_curves(history, out / "curves.png")
     dim = splits.train.shape[1]
-    if job.data.kind == "moons":
+    if job.data.conditional:
+        plot_conditional_samples(flow, MOONS, out / "conditions.png", seed=job.seed)
+    elif job.data.kind == "moons":
         plot_reference_figure(flow, splits.test[:5000], out / "reference.png", seed=job.seed)
         plot_density(flow, out / "density.png", MoonsDensity(job.data.noise))
     elif dim == 2:
@@ -169,7 +199,8 @@ def run_job(job: Job, out: str | os.PathLike[str], progress: bool = True,
     flow = build_flow(job.spec, train)
     job_document = job.to_dict()
     result = fit(flow, train, torch.as_tensor(splits.val, dtype=torch.float32), job.train, progress=progress,
-                 checkpoint=lambda state: save_checkpoint(out, state, job_document), resume=resume)
+                 checkpoint=lambda state: save_checkpoint(out, state, job_document), resume=resume,
+                 train_context=_tensor(splits.train_context), val_context=_tensor(splits.val_context))
     metrics: dict[str, Any] = {
         "units": "nats per point; 'raw' in the data's own coordinates, 'standardized' after the "
                  "flow's standardisation (the reference's loss); history NLLs are standardized",
@@ -186,15 +217,15 @@ def run_job(job: Job, out: str | os.PathLike[str], progress: bool = True,
         "best_epoch": result.best_epoch,
         "stopped_reason": result.stopped_reason,
         "diverged": result.diverged,
-        "test_nll": nll_report(flow, splits.test),
+        "test_nll": nll_report(flow, splits.test, splits.test_context),
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "torch": torch.__version__, "threads": torch.get_num_threads()},
         "history": result.history,
     }
     if job.data.kind == "moons":
-        metrics.update(kl_report(flow, splits.test, MoonsDensity(job.data.noise)))
+        metrics.update(kl_report(flow, splits.test, MoonsDensity(job.data.noise), splits.test_labels))
     save(flow, job.spec, out, extra={"preset": job.preset, "seed": job.seed, "columns": splits.columns,
-                                     "train_config": job.train.to_dict()})
+                                     "conditional": job.data.conditional, "train_config": job.train.to_dict()})
     write_text_atomically(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     write_figures(flow, splits, job, out, result.history)
     return metrics

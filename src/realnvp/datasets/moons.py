@@ -21,10 +21,15 @@ import torch
 from sklearn.datasets import make_moons
 
 
+def sample_labelled_moons(n: int, noise: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points ``(n, 2)`` float64 from ``make_moons``, shuffled, and which
+    moon each is on ``(n,)``: 0 the upper, 1 the lower."""
+    return make_moons(n, noise=noise, random_state=seed)
+
+
 def sample_moons(n: int, noise: float = 0.05, seed: int = 0) -> np.ndarray:
     """``n`` points ``(n, 2)`` float64 from ``make_moons``, shuffled."""
-    x, _ = make_moons(n, noise=noise, random_state=seed)
-    return x
+    return sample_labelled_moons(n, noise, seed)[0]
 
 
 @dataclass(frozen=True)
@@ -48,17 +53,24 @@ class MoonsDensity:
         lower = torch.stack([1 - angle.cos(), 0.5 - angle.sin()], dim=1)
         return torch.cat([upper, lower])
 
-    def log_prob(self, x: np.ndarray, chunk: int = 2048) -> np.ndarray:
-        """``log p(x)`` in nats for ``x (n, 2)``, shaped ``(n,)``."""
+    def log_prob(self, x: np.ndarray, moon: np.ndarray | None = None, chunk: int = 2048) -> np.ndarray:
+        """``log p(x)`` in nats for ``x (n, 2)``, shaped ``(n,)``; given ``moon
+        (n,)`` (0 upper, 1 lower), the conditional ``log p(x | moon)``."""
         centres = self._centres()
         points = torch.as_tensor(np.asarray(x, dtype=np.float64))
         var = self.noise**2
-        log_norm = -math.log(2 * math.pi * var) - math.log(centres.shape[0])
+        log_gauss = -math.log(2 * math.pi * var)
+        labels = None if moon is None else torch.as_tensor(np.asarray(moon)).long()
         out = []
-        for block in points.split(chunk):
-            sq = torch.cdist(block, centres).square()
-            out.append(torch.logsumexp(-0.5 * sq / var, dim=1) + log_norm)
-        return torch.cat(out).numpy() if out else np.zeros(0)
+        for start in range(0, len(points), chunk):
+            scores = -0.5 * torch.cdist(points[start:start + chunk], centres).square() / var
+            if labels is None:
+                out.append(torch.logsumexp(scores, dim=1) - math.log(centres.shape[0]))
+            else:
+                per_moon = scores.reshape(len(scores), 2, self.nodes)
+                chosen = per_moon[torch.arange(len(scores)), labels[start:start + chunk]]
+                out.append(torch.logsumexp(chosen, dim=1) - math.log(self.nodes))
+        return (torch.cat(out) + log_gauss).numpy() if out else np.zeros(0)
 
     def entropy(self, n: int = 200_000, seed: int = 12345) -> tuple[float, float]:
         """Monte Carlo ``H = -E log p(x)`` in nats and its standard error."""

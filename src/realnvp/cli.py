@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,9 +43,32 @@ def _report(args: argparse.Namespace, result: dict[str, Any], summary: str) -> N
         print(summary)
 
 
+def _device(name: str) -> torch.device:
+    """``auto``: the GPU of this process (``LOCAL_RANK`` under torchrun) when there is one."""
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise DataFileError("--device cuda: no CUDA device is available")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+
+
 def _train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = _device(args.device)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        return _train_in_process(args, device)
+    finally:
+        if distributed:
+            torch.distributed.destroy_process_group()
+
+
+def _train_in_process(args: argparse.Namespace, device: torch.device) -> int:
     resume = None
     if args.resume is not None:
         resume, job_document = load_checkpoint(args.resume)
@@ -58,7 +82,9 @@ def _train(args: argparse.Namespace) -> int:
         else:
             job = file_job(args.data, args.columns, args.array, args.seed, **overrides)
         out = args.out
-    metrics = run_job(job, out, progress=not args.quiet, resume=resume)
+    metrics = run_job(job, out, progress=not args.quiet, resume=resume, device=device)
+    if torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
+        return 0
     nll = metrics["test_nll"]
     result = {
         "out": str(out), "preset": job.preset, "test_nll_raw": nll["raw"]["mean"],
@@ -255,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, default=Path("runs/moons"))
     train.add_argument("--resume", type=Path, metavar="DIR", help="continue the run whose checkpoint is in DIR")
-    train.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch")
+    train.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch (per process)")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                       help="auto: a GPU when there is one")
     _add_output_flags(train, condition=False)
     train.set_defaults(run=_train)
 

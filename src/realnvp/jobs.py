@@ -36,7 +36,7 @@ from realnvp.flow import Flow
 from realnvp.presets import Preset, tabular_preset
 from realnvp.serialization import save
 from realnvp.tabular import DataFileError, read_table
-from realnvp.training import TrainConfig, TrainingState, fit
+from realnvp.training import TrainConfig, TrainingState, fit, process_group
 
 MOONS_TEST_POINTS = 20_000
 MOONS_TEST_SEED = 999_999  # one fixed test set, shared by every run and seed
@@ -186,20 +186,29 @@ def write_figures(flow: Flow, splits: Splits, job: Job, out: Path, history: list
 
 
 def run_job(job: Job, out: str | os.PathLike[str], progress: bool = True,
-            resume: TrainingState | None = None) -> dict[str, Any]:
+            resume: TrainingState | None = None, device: str | torch.device = "cpu") -> dict[str, Any]:
     """Train, evaluate and write everything into ``out``; returns the metrics.
 
     NLLs are nats per point, ``raw`` in the data's own coordinates and
-    ``standardized`` after the flow's standardisation.
+    ``standardized`` after the flow's standardisation. Inside a
+    ``torch.distributed`` group (``torchrun``) every process trains on its share
+    of each minibatch and only rank 0 writes checkpoints, the model, the
+    metrics and the figures.
     """
     out = Path(out)
     splits = load_splits(job)
     torch.manual_seed(job.seed)
     train = torch.as_tensor(splits.train, dtype=torch.float32)
-    flow = build_flow(job.spec, train)
+    flow = build_flow(job.spec, train).to(device)
     job_document = job.to_dict()
-    result = fit(flow, train, torch.as_tensor(splits.val, dtype=torch.float32), job.train, progress=progress,
-                 checkpoint=lambda state: save_checkpoint(out, state, job_document), resume=resume,
+    main_process = process_group()[0] == 0
+
+    def checkpoint(state: TrainingState) -> None:
+        if main_process:
+            save_checkpoint(out, state, job_document)
+
+    result = fit(flow, train, torch.as_tensor(splits.val, dtype=torch.float32), job.train,
+                 progress=progress and main_process, checkpoint=checkpoint, resume=resume,
                  train_context=_tensor(splits.train_context), val_context=_tensor(splits.val_context))
     metrics: dict[str, Any] = {
         "units": "nats per point; 'raw' in the data's own coordinates, 'standardized' after the "
@@ -219,11 +228,14 @@ def run_job(job: Job, out: str | os.PathLike[str], progress: bool = True,
         "diverged": result.diverged,
         "test_nll": nll_report(flow, splits.test, splits.test_context),
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch": torch.__version__, "threads": torch.get_num_threads()},
+                    "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device),
+                    "processes": process_group()[1]},
         "history": result.history,
     }
     if job.data.kind == "moons":
         metrics.update(kl_report(flow, splits.test, MoonsDensity(job.data.noise), splits.test_labels))
+    if not main_process:
+        return metrics
     save(flow, job.spec, out, extra={"preset": job.preset, "seed": job.seed, "columns": splits.columns,
                                      "conditional": job.data.conditional, "train_config": job.train.to_dict()})
     write_text_atomically(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from realnvp.bijectors import ActNorm
 from realnvp.flow import Flow
 
 
@@ -189,6 +190,14 @@ def fit(
                disable=None if progress else True, unit="step", dynamic_ncols=True, leave=False)
     start = time.perf_counter() - result.seconds
     flow.train()
+    if resume is None:
+        _initialize_actnorms(flow, train[: config.batch_size],
+                             None if train_context is None else train_context[: config.batch_size])
+    rank, world = process_group()
+    objective: nn.Module = flow
+    if world > 1:
+        objective = nn.parallel.DistributedDataParallel(flow)
+    standardizer_logdet = flow.standardizer.log_abs_det().to(param.dtype) if flow.standardizer is not None else 0.0
     with flush_denormals():
         for epoch in range(first_epoch, config.epochs + 1):
             if since_best_exhausted(config, since_best) or result.diverged:
@@ -197,8 +206,12 @@ def fit(
             order = torch.randperm(n, generator=generator).to(train.device)
             running = 0.0
             for step, index in enumerate(order.split(config.batch_size), start=1):
+                global_size = len(index)
+                index = index.tensor_split(world)[rank]  # this process's share of the global batch
                 context = None if train_context is None else train_context[index]
-                nll = -flow.standardized_log_prob(train[index], context).mean()
+                # objective(x) is log p(x). DDP averages the gradients over the processes, so each
+                # weighs its sum by world / global_size: the result is the global batch's mean.
+                nll = standardizer_logdet - objective(train[index], context).sum() * (world / global_size)
                 loss = nll + config.l2 * l2_penalty(flow) if config.l2 else nll
                 if not torch.isfinite(loss):
                     flow.load_state_dict(last_good_state)
@@ -222,7 +235,7 @@ def fit(
                     bar.set_postfix(nll=f"{running / step:.4f}")
             if result.diverged:
                 break
-            record = {"epoch": epoch, "train_nll": running / steps_per_epoch}
+            record = {"epoch": epoch, "train_nll": _mean_over_processes(running, world) / steps_per_epoch}
             if val is not None:
                 record["val_nll"] = mean_nll(flow, val, val_context)
                 if record["val_nll"] < result.best_val_nll:
@@ -251,6 +264,29 @@ def fit(
     flow.eval()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def process_group() -> tuple[int, int]:
+    """``(rank, world size)`` of the running ``torch.distributed`` group, ``(0, 1)`` without one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _mean_over_processes(value: float, world: int) -> float:
+    if world == 1:
+        return value
+    total = torch.tensor([value], dtype=torch.float64)
+    torch.distributed.all_reduce(total)
+    return float(total) / world
+
+
+@torch.no_grad()
+def _initialize_actnorms(flow: Flow, x: Tensor, context: Tensor | None) -> None:
+    """Run the data-dependent initialisation of every ActNorm on ``x``, the same
+    rows in every process, before any process trains on its own share."""
+    if any(isinstance(m, ActNorm) and not bool(m.initialized) for m in flow.modules()):
+        flow.log_prob(x, context)
 
 
 def since_best_exhausted(config: TrainConfig, since_best: int) -> bool:

@@ -16,7 +16,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -249,19 +249,34 @@ def _column_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def _add_output_flags(parser: argparse.ArgumentParser, condition: bool = True) -> None:
-    if condition:
-        parser.add_argument("--condition", type=int, metavar="K",
-                            help="for a conditional model: the condition (for moons, 0 upper, 1 lower)")
+def _add_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors; no progress bar")
 
 
-def _add_data(parser: argparse.ArgumentParser, required: bool = True, help_text: str = "CSV, .npy or .npz") -> None:
-    parser.add_argument("--data", required=required, help=help_text)
+def _add_data(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--data", required=True, help=help_text)
     parser.add_argument("--columns", type=_column_list,
                         help="comma-separated header names or 1-based indices (default: all)")
     parser.add_argument("--array", help="which array of an .npz that holds several")
+
+
+def _model_command(commands: argparse._SubParsersAction, name: str, help_text: str, run: Callable[..., int],
+                   data_help: str | None = None, output: bool = False) -> argparse.ArgumentParser:
+    """A subcommand that works with a saved model: ``--model``, optionally
+    ``--data`` and ``-o``, and the flags every such command shares."""
+    parser = commands.add_parser(name, help=help_text)
+    parser.add_argument("--model", type=Path, required=True, help="a directory written by 'realnvp train'")
+    if data_help is not None:
+        _add_data(parser, data_help)
+    if output:
+        parser.add_argument("-o", "--output", type=Path, required=True, help=".csv or .npy")
+    parser.add_argument("--float64", action="store_true", help="compute in float64")
+    parser.add_argument("--condition", type=int, metavar="K",
+                        help="for a conditional model: the condition (for moons, 0 upper, 1 lower)")
+    _add_output_flags(parser)
+    parser.set_defaults(run=run)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -284,51 +299,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch (per process)")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                        help="auto: a GPU when there is one")
-    _add_output_flags(train, condition=False)
+    _add_output_flags(train)
     train.set_defaults(run=_train)
 
-    sample = commands.add_parser("sample", help="draw samples from a saved model")
-    sample.add_argument("--model", type=Path, required=True)
+    sample = _model_command(commands, "sample", "draw samples from a saved model", _sample, output=True)
     sample.add_argument("-n", type=_positive_int, default=1000)
     sample.add_argument("--temperature", type=_non_negative_float, default=1.0)
     sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("-o", "--output", type=Path, required=True, help=".csv or .npy")
-    sample.add_argument("--float64", action="store_true", help="compute in float64")
-    _add_output_flags(sample)
-    sample.set_defaults(run=_sample)
 
-    evaluate = commands.add_parser("evaluate", help="mean NLL of the rows of a file (JSON)")
-    evaluate.add_argument("--model", type=Path, required=True)
-    _add_data(evaluate)
+    evaluate = _model_command(commands, "evaluate", "mean NLL of the rows of a file (JSON)", _evaluate,
+                              data_help="CSV, .npy or .npz")
     evaluate.add_argument("--per-row", type=Path, help="write each row's log-density (nats) to this .csv or .npy")
-    evaluate.add_argument("--float64", action="store_true", help="compute in float64")
-    _add_output_flags(evaluate)
-    evaluate.set_defaults(run=_evaluate)
 
-    encode = commands.add_parser("encode", help="data to latent codes, z = f(x)")
-    encode.add_argument("--model", type=Path, required=True)
-    _add_data(encode)
-    encode.add_argument("-o", "--output", type=Path, required=True, help=".csv or .npy")
+    encode = _model_command(commands, "encode", "data to latent codes, z = f(x)", _encode,
+                            data_help="CSV, .npy or .npz", output=True)
     encode.add_argument("--log-density", action="store_true", help="add a log_density column (nats)")
-    encode.add_argument("--float64", action="store_true", help="compute in float64")
-    _add_output_flags(encode)
-    encode.set_defaults(run=_encode)
 
-    decode = commands.add_parser("decode", help="latent codes back to data, x = g(z)")
-    decode.add_argument("--model", type=Path, required=True)
-    _add_data(decode, help_text="codes from 'realnvp encode'; its log_density column (the last, in a .npy) is ignored")
-    decode.add_argument("-o", "--output", type=Path, required=True, help=".csv or .npy")
-    decode.add_argument("--float64", action="store_true", help="compute in float64")
-    _add_output_flags(decode)
-    decode.set_defaults(run=_decode)
+    _model_command(commands, "decode", "latent codes back to data, x = g(z)", _decode, output=True,
+                   data_help="codes from 'realnvp encode'; its log_density column (the last, in a .npy) is ignored")
 
-    plot = commands.add_parser("plot", help="figures of a model against data")
-    plot.add_argument("--model", type=Path, required=True)
-    _add_data(plot)
+    plot = _model_command(commands, "plot", "figures of a model against data", _plot, data_help="CSV, .npy or .npz")
     plot.add_argument("--out", type=Path, default=Path("."), help="directory for the PNG files")
     plot.add_argument("--seed", type=int, default=0)
-    _add_output_flags(plot)
-    plot.set_defaults(run=_plot)
     return parser
 
 

@@ -13,11 +13,15 @@ from realnvp.bijectors import (
     Bijector,
     Compose,
     ElementwiseAffine,
+    FactorOut,
+    Logit,
     MaskedAffineCoupling,
     Permutation,
     SplitAffineCoupling,
+    Squeeze,
+    checkerboard_mask,
 )
-from realnvp.nets import mlp_conditioner
+from realnvp.nets import ConvResNet, SharedConditioner, mlp_conditioner
 
 
 def _randomize(bijector: Bijector) -> Bijector:
@@ -29,11 +33,44 @@ def _randomize(bijector: Bijector) -> Bijector:
     return bijector
 
 
-def _initialized_actnorm(dim: int) -> ActNorm:
-    layer = ActNorm(dim)
-    layer.initialize(torch.randn(64, dim) * 3 + 1)
+def _initialized_actnorm(dim: int, spatial: tuple[int, ...] = ()) -> ActNorm:
+    layer = ActNorm(dim, len(spatial))
+    layer.initialize(torch.randn(64, dim, *spatial) * 3 + 1)
     return layer
 
+
+def _conv_conditioner(channels_in: int, channels_out: int) -> SharedConditioner:
+    return SharedConditioner(ConvResNet(channels_in, 2 * channels_out, width=8, blocks=1, zero_init=False))
+
+
+def _checkerboard(parity: int) -> MaskedAffineCoupling:
+    return MaskedAffineCoupling(checkerboard_mask((2, 4, 4), parity), _conv_conditioner(2, 2),
+                                scale_bound=2.0, learn_bound=True)
+
+
+def _multiscale() -> Bijector:
+    """A small RealNVP scale: checkerboard couplings, squeeze, channel coupling, factor out half."""
+    inner = Compose([SplitAffineCoupling(4, _conv_conditioner(2, 2), spatial_dims=2, learn_bound=True),
+                     _checkerboard_on((4, 2, 2))])
+    return Compose([_checkerboard(0), _checkerboard(1), Squeeze(2), FactorOut(4, inner)])
+
+
+def _checkerboard_on(shape: tuple[int, int, int]) -> MaskedAffineCoupling:
+    return MaskedAffineCoupling(checkerboard_mask(shape), _conv_conditioner(shape[0], shape[0]))
+
+
+IMAGE = (2, 4, 4)
+#: Bijectors on images, with the shape of one example and, where the domain is
+#: not all of R^n, a sampler of valid inputs.
+IMAGE_BIJECTORS: dict[str, tuple[Callable[[], Bijector], tuple[int, ...], Callable[..., torch.Tensor]]] = {
+    "squeeze": (lambda: Squeeze(2), IMAGE, torch.randn),
+    "checkerboard_coupling": (lambda: _checkerboard(1), IMAGE, torch.randn),
+    "channel_coupling": (lambda: SplitAffineCoupling(4, _conv_conditioner(2, 2), spatial_dims=2, learn_bound=True),
+                         (4, 2, 2), torch.randn),
+    "actnorm_image": (lambda: _initialized_actnorm(2, (4, 4)), IMAGE, torch.randn),
+    "logit": (lambda: Logit(0.05), IMAGE, lambda *shape, dtype: torch.rand(*shape, dtype=dtype)),
+    "multiscale": (_multiscale, IMAGE, torch.randn),
+}
 
 BIJECTORS: dict[str, Callable[[], Bijector]] = {
     "elementwise_affine": lambda: ElementwiseAffine(torch.tensor([1.0, -2.0, 0.5]), torch.tensor([3.0, 0.5, 2.0])),
@@ -58,16 +95,30 @@ DTYPES = [torch.float32, torch.float64]
 TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-10}
 
 
-@pytest.fixture(params=sorted(BIJECTORS), name="bijector")
-def _bijector(request: pytest.FixtureRequest) -> Bijector:
-    torch.manual_seed(0)
-    return _randomize(BIJECTORS[request.param]()).eval()
+CASES = {name: (factory, (3,), torch.randn) for name, factory in BIJECTORS.items()} | IMAGE_BIJECTORS
+
+
+class Case:
+    """A bijector under test, the shape of one example and a sampler of valid inputs."""
+
+    def __init__(self, name: str) -> None:
+        factory, self.shape, self.sampler = CASES[name]
+        torch.manual_seed(0)
+        self.bijector = _randomize(factory()).eval()
+
+    def inputs(self, n: int, dtype: torch.dtype) -> torch.Tensor:
+        return self.sampler(n, *self.shape, dtype=dtype)
+
+
+@pytest.fixture(params=sorted(CASES), name="case")
+def _case(request: pytest.FixtureRequest) -> Case:
+    return Case(request.param)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_round_trip(bijector: Bijector, dtype: torch.dtype) -> None:
-    bijector = bijector.to(dtype)
-    x = torch.randn(32, 3, dtype=dtype)
+def test_round_trip(case: Case, dtype: torch.dtype) -> None:
+    bijector = case.bijector.to(dtype)
+    x = case.inputs(32, dtype)
     z, _ = bijector(x)
     x_back, _ = bijector.inverse(z)
     assert z.dtype == dtype and x_back.dtype == dtype
@@ -80,27 +131,27 @@ def _assert_log_det_is_autograd(
     """``transform``'s log|det| at each point equals slogdet of its autograd Jacobian."""
     _, logdet = transform(points)
     tolerance = TOLERANCE[points.dtype]
+    size = points[0].numel()
     for point, reported in zip(points, logdet):
-        jac = jacobian(lambda row: transform(row.unsqueeze(0))[0].squeeze(0), point)
+        jac = jacobian(lambda row: transform(row.unsqueeze(0))[0].squeeze(0), point).reshape(size, size)
         torch.testing.assert_close(reported, torch.linalg.slogdet(jac).logabsdet, atol=tolerance * 10, rtol=tolerance)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_log_det_matches_autograd_jacobian(bijector: Bijector, dtype: torch.dtype) -> None:
-    bijector = bijector.to(dtype)
-    _assert_log_det_is_autograd(bijector, torch.randn(8, 3, dtype=dtype))
+def test_log_det_matches_autograd_jacobian(case: Case, dtype: torch.dtype) -> None:
+    _assert_log_det_is_autograd(case.bijector.to(dtype), case.inputs(4, dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_inverse_log_det_matches_autograd_jacobian(bijector: Bijector, dtype: torch.dtype) -> None:
-    bijector = bijector.to(dtype)
-    _assert_log_det_is_autograd(bijector.inverse, torch.randn(4, 3, dtype=dtype))
+def test_inverse_log_det_matches_autograd_jacobian(case: Case, dtype: torch.dtype) -> None:
+    bijector = case.bijector.to(dtype)
+    _assert_log_det_is_autograd(bijector.inverse, bijector(case.inputs(4, dtype))[0].detach())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_forward_and_inverse_log_dets_cancel(bijector: Bijector, dtype: torch.dtype) -> None:
-    bijector = bijector.to(dtype)
-    x = torch.randn(32, 3, dtype=dtype)
+def test_forward_and_inverse_log_dets_cancel(case: Case, dtype: torch.dtype) -> None:
+    bijector = case.bijector.to(dtype)
+    x = case.inputs(32, dtype)
     z, forward_logdet = bijector(x)
     _, inverse_logdet = bijector.inverse(z)
     torch.testing.assert_close(forward_logdet + inverse_logdet, torch.zeros_like(forward_logdet),
@@ -159,3 +210,30 @@ def test_context_reaches_the_conditioner() -> None:
     assert not torch.allclose(z1, z2)
     x_back, _ = layer.inverse(z2, torch.ones(5, 3))
     torch.testing.assert_close(x_back, x)
+
+
+def test_squeeze_moves_each_2x2_block_into_channels() -> None:
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    z, logdet = Squeeze(2)(x)
+    assert z.shape == (1, 4, 2, 2) and float(logdet) == 0
+    torch.testing.assert_close(z[0, :, 0, 0], torch.tensor([0.0, 1.0, 4.0, 5.0]))  # the top-left block
+
+
+def test_checkerboard_mask_alternates() -> None:
+    mask = checkerboard_mask((1, 2, 3))
+    torch.testing.assert_close(mask[0], torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
+    torch.testing.assert_close(checkerboard_mask((1, 2, 3), parity=1), 1 - mask)
+
+
+def test_logit_maps_the_unit_interval_onto_the_line() -> None:
+    y, _ = Logit(0.05)(torch.tensor([[0.0, 0.5, 1.0]]))
+    torch.testing.assert_close(y, torch.tensor([[-2.944439, 0.0, 2.944439]]))
+
+
+def test_factor_out_passes_the_first_channels_through() -> None:
+    layer = FactorOut(2, _checkerboard_on((2, 2, 2)))
+    _randomize(layer)
+    x = torch.randn(3, 4, 2, 2)
+    z, _ = layer(x)
+    torch.testing.assert_close(z[:, :2], x[:, :2])
+    assert not torch.allclose(z[:, 2:], x[:, 2:])

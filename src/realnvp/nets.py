@@ -45,15 +45,58 @@ class MLP(nn.Sequential):
             nn.init.zeros_(linears[-1].bias)
 
 
+class ResidualBlock(nn.Module):
+    """``x + conv(relu(norm(conv(relu(norm(x))))))``, 3x3 convolutions, shape-preserving."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.GroupNorm(1, channels), nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1),
+            nn.GroupNorm(1, channels), nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class ConvResNet(nn.Sequential):
+    """A convolutional residual network ``(batch, in, H, W) -> (batch, out, H, W)``,
+    the conditioner of image couplings.
+
+    Args:
+        in_channels, out_channels: channels in and out.
+        width: channels of the hidden layers.
+        blocks: number of :class:`ResidualBlock`.
+        zero_init: zero the last convolution, so the coupling starts at the identity.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, width: int, blocks: int, zero_init: bool = True) -> None:
+        last = nn.Conv2d(width, out_channels, 3, padding=1)
+        if zero_init:
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        super().__init__(
+            nn.Conv2d(in_channels, width, 3, padding=1),
+            *[ResidualBlock(width) for _ in range(blocks)],
+            nn.GroupNorm(1, width), nn.ReLU(), last,
+        )
+
+
 class Conditioner(nn.Module):
     """Maps ``(x_a, context)`` to ``(raw_s, t)``.
 
-    ``x_a: (batch, in_features)``; ``context: (batch, context_features)`` or
-    ``None``; it is concatenated to ``x_a`` before the networks.
+    ``x_a: (batch, in_features)`` or ``(batch, channels, H, W)``; ``context:
+    (batch, context_features)`` or ``None``. The context is concatenated to
+    ``x_a`` on dimension 1 before the networks, repeated over every pixel of
+    an image.
     """
 
     def network_input(self, x_a: Tensor, context: Tensor | None) -> Tensor:
-        return x_a if context is None else torch.cat([x_a, context], dim=1)
+        if context is None:
+            return x_a
+        spatial = x_a.shape[2:]
+        context = context.reshape(*context.shape, *(1,) * len(spatial)).expand(*context.shape, *spatial)
+        return torch.cat([x_a, context], dim=1)
 
     def forward(self, x_a: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         raise NotImplementedError

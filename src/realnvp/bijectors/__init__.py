@@ -3,9 +3,12 @@ data; both return ``(output, log|det J|)`` of their own Jacobian."""
 
 from realnvp.bijectors.actnorm import ActNorm
 from realnvp.bijectors.base import Bijector, Compose, sum_except_batch
-from realnvp.bijectors.coupling import AffineCoupling, MaskedAffineCoupling, SplitAffineCoupling
+from realnvp.bijectors.coupling import AffineCoupling, MaskedAffineCoupling, SplitAffineCoupling, checkerboard_mask
 from realnvp.bijectors.elementwise import ElementwiseAffine
+from realnvp.bijectors.logit import Logit
+from realnvp.bijectors.multiscale import FactorOut
 from realnvp.bijectors.permutation import Permutation
+from realnvp.bijectors.reshape import Squeeze
 
 __all__ = [
     "ActNorm",
@@ -13,8 +16,12 @@ __all__ = [
     "Bijector",
     "Compose",
     "ElementwiseAffine",
+    "FactorOut",
+    "Logit",
     "MaskedAffineCoupling",
     "Permutation",
     "SplitAffineCoupling",
+    "Squeeze",
+    "checkerboard_mask",
     "sum_except_batch",
 ]

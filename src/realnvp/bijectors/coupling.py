@@ -87,6 +87,16 @@ class AffineCoupling(Bijector):
         return self.merge(z_a, (z_b - t) * torch.exp(-s)), -sum_except_batch(s)
 
 
+def checkerboard_mask(shape: tuple[int, int, int], parity: int = 0) -> Tensor:
+    """A ``(C, H, W)`` mask of 1 where ``(row + column + parity)`` is even: the
+    checkerboard of RealNVP, the same in every channel."""
+    channels, height, width = shape
+    rows = torch.arange(height).unsqueeze(1)
+    columns = torch.arange(width).unsqueeze(0)
+    board = ((rows + columns + parity) % 2 == 0).float()
+    return board.expand(channels, height, width).clone()
+
+
 class MaskedAffineCoupling(AffineCoupling):
     """Coupling with a binary mask, as in the reference: ``1`` marks ``x_a``.
 
@@ -124,15 +134,19 @@ class MaskedAffineCoupling(AffineCoupling):
 
 
 class SplitAffineCoupling(AffineCoupling):
-    """Coupling on halves of the feature dimension: the first ``split`` pass through.
+    """Coupling on halves of dimension 1: the first ``split`` features (or
+    channels) pass through.
 
     Works for any ``dim >= 2`` and wastes no work on masked coordinates; put a
-    permutation between two of these so every coordinate gets transformed.
+    permutation between two of these so every coordinate gets transformed. On
+    images ``(batch, C, H, W)`` with ``spatial_dims=2`` it is the channel-wise
+    coupling of RealNVP.
 
     Args:
-        dim: number of features of ``x (batch, dim)``.
-        conditioner: maps ``(batch, split)`` to two ``(batch, dim - split)``.
+        dim: size of dimension 1 of ``x (batch, dim, *spatial)``.
+        conditioner: maps ``(batch, split, *spatial)`` to two ``(batch, dim - split, *spatial)``.
         split: size of ``x_a``; ``dim // 2`` by default.
+        spatial_dims: number of dimensions after dimension 1.
     """
 
     def __init__(
@@ -142,11 +156,12 @@ class SplitAffineCoupling(AffineCoupling):
         split: int | None = None,
         scale_bound: float | None = 1.0,
         learn_bound: bool = False,
+        spatial_dims: int = 0,
     ) -> None:
         split = dim // 2 if split is None else split
         if not 0 < split < dim:
             raise ValueError(f"split must lie in 1..{dim - 1}, got {split}")
-        super().__init__(conditioner, (dim - split,), scale_bound, learn_bound)
+        super().__init__(conditioner, (dim - split,) + (1,) * spatial_dims, scale_bound, learn_bound)
         self.split_size = split
 
     def split(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -14,6 +14,7 @@ from realnvp.bijectors import (
     Compose,
     ElementwiseAffine,
     FactorOut,
+    Inverse,
     Logit,
     MaskedAffineCoupling,
     Permutation,
@@ -52,7 +53,7 @@ def _multiscale() -> Bijector:
     """A small RealNVP scale: checkerboard couplings, squeeze, channel coupling, factor out half."""
     inner = Compose([SplitAffineCoupling(4, _conv_conditioner(2, 2), spatial_dims=2, learn_bound=True),
                      _checkerboard_on((4, 2, 2))])
-    return Compose([_checkerboard(0), _checkerboard(1), Squeeze(2), FactorOut(4, inner)])
+    return Compose([_checkerboard(0), _checkerboard(1), Squeeze(2), FactorOut(4, inner), Inverse(Squeeze(2))])
 
 
 def _checkerboard_on(shape: tuple[int, int, int]) -> MaskedAffineCoupling:

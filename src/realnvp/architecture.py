@@ -21,6 +21,7 @@ from realnvp.bijectors import (
     SplitAffineCoupling,
 )
 from realnvp.flow import Flow
+from realnvp.images.architecture import ImageFlowSpec, build_image_flow
 from realnvp.nets import mlp_conditioner
 
 
@@ -48,6 +49,7 @@ class FlowSpec:
         context_features: size of a context vector every coupling is
             conditioned on, for conditional flows ``p(x | context)``; 0 for none.
         seed: seeds random permutations.
+        kind: ``"tabular"``; image flows are :class:`ImageFlowSpec`.
     """
 
     dim: int = 2
@@ -65,6 +67,7 @@ class FlowSpec:
     standardize: bool = True
     context_features: int = 0
     seed: int = 0
+    kind: Literal["tabular"] = "tabular"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,3 +126,20 @@ def build_flow(spec: FlowSpec, data: torch.Tensor | None = None) -> Flow:
             else ElementwiseAffine(torch.zeros(spec.dim), torch.ones(spec.dim))
         )
     return Flow(Compose(_coupling_layers(spec)), (spec.dim,), standardizer)
+
+
+Spec = FlowSpec | ImageFlowSpec
+
+
+def spec_from_dict(values: dict[str, Any]) -> Spec:
+    """The architecture saved as ``values``: tabular or image, by its ``kind``."""
+    if values.get("kind", "tabular") == "image":
+        return ImageFlowSpec.from_dict(values)
+    return FlowSpec.from_dict(values)
+
+
+def build(spec: Spec, data: torch.Tensor | None = None) -> Flow:
+    """Build either kind of flow; ``data`` sets a tabular flow's standardisation."""
+    if isinstance(spec, ImageFlowSpec):
+        return build_image_flow(spec)
+    return build_flow(spec, data)

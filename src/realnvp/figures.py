@@ -7,6 +7,7 @@ here touches matplotlib's global state or needs a display.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -78,16 +79,20 @@ def plot_density(
     return _save(figure, path)
 
 
-def plot_curves(history: list[dict[str, float]], path: str | os.PathLike[str]) -> Path:
-    """Training and validation NLL (nats per point, standardised coordinates) by epoch."""
+def plot_curves(history: list[dict[str, float]], path: str | os.PathLike[str],
+                unit: str = "NLL, nats per point (standardised)",
+                convert: Callable[[float], float] | None = None) -> Path:
+    """Training and validation NLL by epoch; ``convert`` maps the recorded nats
+    to the ``unit`` shown (bits per dimension, say)."""
+    convert = convert or (lambda value: value)
     epochs = [record["epoch"] for record in history]
     figure = Figure(figsize=(7, 4.5))
     ax = figure.subplots()
-    ax.plot(epochs, [record["train_nll"] for record in history], label="training (running mean)")
+    ax.plot(epochs, [convert(record["train_nll"]) for record in history], label="training (running mean)")
     if history and "val_nll" in history[0]:
-        ax.plot(epochs, [record["val_nll"] for record in history], label="validation")
+        ax.plot(epochs, [convert(record["val_nll"]) for record in history], label="validation")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("NLL, nats per point (standardised)")
+    ax.set_ylabel(unit)
     ax.legend()
     ax.grid(alpha=0.3)
     return _save(figure, path)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from realnvp.architecture import FlowSpec, build_flow
+from realnvp.architecture import Spec, build_flow, spec_from_dict
 from realnvp.checkpoint import save_checkpoint
 from realnvp.datasets import MoonsDensity, sample_labelled_moons
 from realnvp.evaluation import kl_report, nll_report, one_hot
@@ -46,15 +46,17 @@ MOONS = 2  # the number of moons, and so of conditions for a conditional moons f
 
 @dataclass(frozen=True)
 class DataSource:
-    """Where the training data come from: two moons, or a user's file."""
+    """Where the training data come from: two moons, a user's table, scikit-learn's
+    digits, or a user's images (a folder or a ``.npy``; ``image_size`` resizes)."""
 
-    kind: Literal["moons", "file"] = "moons"
+    kind: Literal["moons", "file", "digits", "images"] = "moons"
     path: str | None = None
     columns: list[str] | None = None
     array: str | None = None
     points: int = 30_000
     noise: float = 0.05
     conditional: bool = False
+    image_size: int | None = None
     sha256: str | None = None
 
 
@@ -63,7 +65,7 @@ class Job:
     """A training run: everything needed to repeat it or resume it."""
 
     preset: str
-    spec: FlowSpec
+    spec: Spec
     train: TrainConfig
     seed: int
     data: DataSource
@@ -75,7 +77,7 @@ class Job:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Job:
-        return cls(**{**values, "spec": FlowSpec.from_dict(values["spec"]), "train": TrainConfig(**values["train"]),
+        return cls(**{**values, "spec": spec_from_dict(values["spec"]), "train": TrainConfig(**values["train"]),
                       "data": DataSource(**values["data"])})
 
 

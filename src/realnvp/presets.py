@@ -8,6 +8,7 @@
   training on 2 CPU cores (see the README's results table).
 * ``tabular``: for a user's table, sized by its dimension and number of rows
   (:func:`tabular_preset`).
+* ``image``: a multi-scale RealNVP for small images (:func:`image_preset`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 from dataclasses import dataclass, replace
 
 from realnvp.architecture import FlowSpec
+from realnvp.images.architecture import ImageFlowSpec
 from realnvp.training import TrainConfig
 
 
@@ -83,3 +85,13 @@ def tabular_preset(dim: int, rows: int) -> Preset:
         points=rows,
         val_fraction=0.1,
     )
+
+
+def image_preset(channels: int, height: int, width: int, levels: int) -> tuple[ImageFlowSpec, TrainConfig]:
+    """A multi-scale RealNVP for ``(channels, height, width)`` images with
+    ``levels`` pixel levels: two scales for 8x8, three from 16x16; wider
+    networks for larger images; Adam with a cosine schedule and early stopping."""
+    large = min(height, width) >= 16
+    spec = ImageFlowSpec(channels=channels, height=height, width=width, levels=levels,
+                         scales=3 if large else 2, hidden=64 if large else 32)
+    return spec, TrainConfig(epochs=60, batch_size=64, lr=1e-3, schedule="cosine", grad_clip=10.0, patience=15)

@@ -22,7 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from realnvp.architecture import FlowSpec, build_flow
+from realnvp.architecture import Spec, build, spec_from_dict
 from realnvp.files import write_atomically, write_text_atomically
 from realnvp.flow import Flow
 
@@ -99,7 +99,7 @@ def read_bundle(directory: str | Path, stem: str) -> tuple[dict[str, Any], dict[
         raise ModelFileError(f"{tensor_file}: not a readable safetensors file ({error})") from None
 
 
-def save(flow: Flow, spec: FlowSpec, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
+def save(flow: Flow, spec: Spec, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Save ``flow`` (built from ``spec``) into ``directory``; returns the JSON path.
 
     ``extra`` is stored under ``"extra"`` in the JSON (training settings, say).
@@ -115,9 +115,9 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     return read_document(directory, MODEL)
 
 
-def flow_from_state(spec: FlowSpec, state: dict[str, torch.Tensor], source: str) -> Flow:
+def flow_from_state(spec: Spec, state: dict[str, torch.Tensor], source: str) -> Flow:
     """Build ``spec`` and load ``state`` into it; ``source`` names the file for errors."""
-    flow = build_flow(spec)
+    flow = build(spec)
     try:
         flow.load_state_dict(state)
     except RuntimeError as error:
@@ -125,11 +125,11 @@ def flow_from_state(spec: FlowSpec, state: dict[str, torch.Tensor], source: str)
     return flow
 
 
-def load_with_spec(directory: str | Path) -> tuple[Flow, FlowSpec]:
+def load_with_spec(directory: str | Path) -> tuple[Flow, Spec]:
     """Like :func:`load`, also returning the architecture."""
     document, tensors = read_bundle(directory, MODEL)
     try:
-        spec = FlowSpec.from_dict(document["architecture"])
+        spec = spec_from_dict(document["architecture"])
     except (KeyError, TypeError, ValueError) as error:
         raise ModelFileError(f"{Path(directory) / CONFIG_NAME}: bad architecture ({error})") from None
     flow = flow_from_state(spec, tensors, str(Path(directory) / document["tensors"]))

@@ -146,6 +146,7 @@ def fit(
     resume: TrainingState | None = None,
     train_context: Tensor | None = None,
     val_context: Tensor | None = None,
+    preprocess: Callable[[Tensor, torch.Generator], Tensor] | None = None,
 ) -> TrainResult:
     """Train ``flow`` in place on ``train (n, *event_shape)`` by maximum likelihood.
 
@@ -160,12 +161,14 @@ def fit(
     bit-identical to an uninterrupted run.
 
     For a conditional flow, ``train_context (n, features)`` and ``val_context``
-    hold each row's context.
+    hold each row's context. ``preprocess(batch, generator)``, when given, turns
+    each training batch into the flow's input (the dequantisation of pixels, say),
+    drawing its randomness from the generator whose state the checkpoints keep.
     """
     if config.patience is not None and val is None:
         raise ValueError("early stopping (patience) needs validation data")
     param = next(flow.parameters())
-    train = train.to(device=param.device, dtype=param.dtype)
+    train = train.to(device=param.device, dtype=param.dtype if preprocess is None else train.dtype)
     val = None if val is None else val.to(device=param.device, dtype=param.dtype)
     if train_context is not None:
         train_context = train_context.to(device=param.device, dtype=param.dtype)
@@ -190,9 +193,12 @@ def fit(
                disable=None if progress else True, unit="step", dynamic_ncols=True, leave=False)
     start = time.perf_counter() - result.seconds
     flow.train()
+    if preprocess is None:
+        def preprocess(batch: Tensor, generator: torch.Generator) -> Tensor:
+            return batch
     if resume is None:
-        _initialize_actnorms(flow, train[: config.batch_size],
-                             None if train_context is None else train_context[: config.batch_size])
+        first = preprocess(train[: config.batch_size], torch.Generator().manual_seed(config.seed)).to(param.dtype)
+        _initialize_actnorms(flow, first, None if train_context is None else train_context[: config.batch_size])
     rank, world = process_group()
     objective: nn.Module = flow
     if world > 1:
@@ -207,11 +213,15 @@ def fit(
             running = 0.0
             for step, index in enumerate(order.split(config.batch_size), start=1):
                 global_size = len(index)
-                index = index.tensor_split(world)[rank]  # this process's share of the global batch
-                context = None if train_context is None else train_context[index]
+                # Every process preprocesses the whole global batch, so that all draw the same
+                # random numbers, then keeps its own share.
+                batch = preprocess(train[index], generator).to(param.dtype)
+                share = torch.arange(global_size, device=batch.device).tensor_split(world)[rank]
+                batch = batch[share]
+                context = None if train_context is None else train_context[index][share]
                 # objective(x) is log p(x). DDP averages the gradients over the processes, so each
                 # weighs its sum by world / global_size: the result is the global batch's mean.
-                nll = standardizer_logdet - objective(train[index], context).sum() * (world / global_size)
+                nll = standardizer_logdet - objective(batch, context).sum() * (world / global_size)
                 loss = nll + config.l2 * l2_penalty(flow) if config.l2 else nll
                 if not torch.isfinite(loss):
                     flow.load_state_dict(last_good_state)

@@ -2,7 +2,7 @@
 data; both return ``(output, log|det J|)`` of their own Jacobian."""
 
 from realnvp.bijectors.actnorm import ActNorm
-from realnvp.bijectors.base import Bijector, Compose, sum_except_batch
+from realnvp.bijectors.base import Bijector, Compose, Inverse, sum_except_batch
 from realnvp.bijectors.coupling import AffineCoupling, MaskedAffineCoupling, SplitAffineCoupling, checkerboard_mask
 from realnvp.bijectors.elementwise import ElementwiseAffine
 from realnvp.bijectors.logit import Logit
@@ -17,6 +17,7 @@ __all__ = [
     "Compose",
     "ElementwiseAffine",
     "FactorOut",
+    "Inverse",
     "Logit",
     "MaskedAffineCoupling",
     "Permutation",

@@ -86,3 +86,17 @@ class Compose(Bijector):
             z, logdet = layer.inverse(z, context)
             total = total + logdet
         return z, total
+
+
+class Inverse(Bijector):
+    """The inverse of a bijector: ``forward`` is its ``inverse`` and vice versa."""
+
+    def __init__(self, bijector: Bijector) -> None:
+        super().__init__()
+        self.bijector = bijector
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return self.bijector.inverse(x, context)
+
+    def inverse(self, z: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return self.bijector(z, context)

@@ -1,0 +1,1 @@
+"""Images: multi-scale RealNVP on pixels, dequantisation, bits per dimension."""

@@ -26,10 +26,21 @@ import torch
 from realnvp.checkpoint import load_checkpoint
 from realnvp.evaluation import Estimate, log_prob_numpy
 from realnvp.figures import plot_conditional_samples, plot_marginals, plot_pairs, plot_reference_figure
+from realnvp.architecture import spec_from_dict
+from realnvp.images.architecture import ImageFlowSpec
+from realnvp.images.commands import (
+    decode_to_pngs,
+    encode_images,
+    evaluate_images,
+    interpolate,
+    read_codes,
+    sample_grid,
+)
+from realnvp.images.job import image_job, run_image_job
 from realnvp.jobs import Job, file_job, moons_job, run_job
 from realnvp.presets import PRESETS, get_preset
 from realnvp.serialization import ModelFileError, load, read_config
-from realnvp.tabular import DataFileError, read_table, write_points
+from realnvp.tabular import DataFileError, read_table, write_points, write_points_array
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -68,23 +79,52 @@ def _train(args: argparse.Namespace) -> int:
             torch.distributed.destroy_process_group()
 
 
+def _is_image_data(data: str) -> bool:
+    """``digits``, a folder, or a ``.npy`` of images (3 or 4 dimensions) rather than a table."""
+    path = Path(data)
+    if data == "digits" or path.is_dir():
+        return True
+    if path.suffix.lower() == ".npy" and path.is_file():
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False).ndim >= 3
+        except (ValueError, OSError):
+            return False
+    return False
+
+
+def _new_job(args: argparse.Namespace) -> Job:
+    overrides = {"epochs": args.epochs, "l2": args.l2}
+    if args.data == "moons":
+        return moons_job(get_preset(args.preset), args.seed, args.conditional, **overrides)
+    if args.conditional:
+        raise DataFileError(f"{args.data}: --conditional needs labelled data; today that is --data moons")
+    if _is_image_data(args.data):
+        return image_job(args.data, args.seed, args.image_size, **overrides)
+    return file_job(args.data, args.columns, args.array, args.seed, **overrides)
+
+
 def _train_in_process(args: argparse.Namespace, device: torch.device) -> int:
     resume = None
     if args.resume is not None:
         resume, job_document = load_checkpoint(args.resume)
         job, out = Job.from_dict(job_document), args.resume
     else:
-        overrides = {"epochs": args.epochs, "l2": args.l2}
-        if args.data == "moons":
-            job = moons_job(get_preset(args.preset), args.seed, args.conditional, **overrides)
-        elif args.conditional:
-            raise DataFileError(f"{args.data}: --conditional needs labelled data; today that is --data moons")
-        else:
-            job = file_job(args.data, args.columns, args.array, args.seed, **overrides)
-        out = args.out
-    metrics = run_job(job, out, progress=not args.quiet, resume=resume, device=device)
+        job, out = _new_job(args), args.out
+    image = job.data.kind in ("digits", "images")
+    runner = run_image_job if image else run_job
+    metrics = runner(job, out, progress=not args.quiet, resume=resume, device=device)
     if torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
         return 0
+    if image:
+        result = {key: metrics[key] for key in ("test_bits_per_dim", "baseline_independent_pixels_bits_per_dim",
+                                                "reconstruction_exact", "training_seconds", "parameters",
+                                                "epochs_run", "stopped_reason")}
+        summary = (f"image: test {metrics['test_bits_per_dim']['mean']:.4f} ± "
+                   f"{metrics['test_bits_per_dim']['stderr']:.4f} bits/dim (independent pixels: "
+                   f"{metrics['baseline_independent_pixels_bits_per_dim']:.4f}); pixel-exact reconstruction: "
+                   f"{metrics['reconstruction_exact']}; {metrics['epochs_run']} epochs, "
+                   f"{metrics['training_seconds']:.1f} s, {metrics['parameters']:,} parameters; wrote {out}")
+        return _finish_training(args, metrics, result, summary)
     nll = metrics["test_nll"]
     result = {
         "out": str(out), "preset": job.preset, "test_nll_raw": nll["raw"]["mean"],
@@ -99,6 +139,10 @@ def _train_in_process(args: argparse.Namespace, device: torch.device) -> int:
         summary += f"; KL to the true density {result['kl']:.4f} ± {result['kl_stderr']:.4f} nats"
     summary += (f"; {result['epochs_run']} epochs, {result['training_seconds']:.1f} s, "
                 f"{result['parameters']:,} parameters; wrote {out}")
+    return _finish_training(args, metrics, result, summary)
+
+
+def _finish_training(args: argparse.Namespace, metrics: dict[str, Any], result: dict[str, Any], summary: str) -> int:
     _report(args, result, summary)
     if metrics["diverged"]:
         print(f"realnvp train: {metrics['stopped_reason']}", file=sys.stderr)
@@ -114,6 +158,8 @@ class Model:
         if getattr(args, "float64", False):
             self.flow = self.flow.double()
         config = read_config(args.model)
+        self.spec = spec_from_dict(config["architecture"])
+        self.image = isinstance(self.spec, ImageFlowSpec)
         dim = self.flow.event_shape[0]
         self.columns: list[str] = config["extra"].get("columns") or [f"x{i + 1}" for i in range(dim)]
         self.conditions: int = config["architecture"].get("context_features", 0)
@@ -146,6 +192,8 @@ def _read_for(model: Model, args: argparse.Namespace, drop: str | None = None) -
     ``drop`` names a column to ignore when the table has one column too many:
     found by its header in a CSV, or the last column of a NumPy array.
     """
+    if args.data is None:
+        raise DataFileError(f"{args.command}: --data FILE is required for a tabular model")
     table = read_table(args.data, args.columns, args.array)
     values = table.values
     dim = model.flow.event_shape[0]
@@ -160,6 +208,12 @@ def _read_for(model: Model, args: argparse.Namespace, drop: str | None = None) -
 
 def _sample(args: argparse.Namespace) -> int:
     model = Model(args)
+    if model.image:
+        temperatures = args.temperatures or [args.temperature]
+        sample_grid(model.flow, model.spec, args.n, temperatures, args.seed, args.output)
+        result = {"output": str(args.output), "n": args.n, "temperatures": temperatures, "seed": args.seed}
+        _report(args, result, f"wrote {args.n} samples at temperatures {temperatures} to {args.output}")
+        return 0
     generator = torch.Generator().manual_seed(args.seed)
     with torch.no_grad():
         samples = model.flow.sample(args.n, args.temperature, model.context(args.n), generator)
@@ -171,6 +225,13 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     model = Model(args)
+    if model.image:
+        bits = evaluate_images(model.flow, model.spec, args.data)
+        report = {"data": str(args.data), "bits_per_dim": bits.mean, "bits_per_dim_stderr": bits.stderr,
+                  "units": "bits per dimension (uniform dequantisation, one draw per image)"}
+        if not args.quiet:
+            print(json.dumps(report, indent=2))
+        return 0
     x = _read_for(model, args)
     log_p = log_prob_numpy(model.flow, x, model.context_numpy(len(x)))
     nll = Estimate.of(-log_p) if len(x) > 1 else Estimate(float(-log_p[0]), float("nan"))
@@ -186,6 +247,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _encode(args: argparse.Namespace) -> int:
     model = Model(args)
+    if model.image:
+        if not args.images:
+            raise DataFileError("encode: name the pictures to encode: realnvp encode --model DIR a.png b.png -o codes.npy")
+        codes = encode_images(model.flow, model.spec, [Path(p) for p in args.images])
+        write_points_array(args.output, codes)
+        _report(args, {"output": str(args.output), "images": len(codes)},
+                f"encoded {len(codes)} images into {args.output}")
+        return 0
     x = _read_for(model, args)
     context = model.context(len(x))
     with torch.no_grad():
@@ -203,11 +272,29 @@ def _encode(args: argparse.Namespace) -> int:
 
 def _decode(args: argparse.Namespace) -> int:
     model = Model(args)
+    if model.image:
+        source = args.codes or args.data
+        if source is None:
+            raise DataFileError("decode: name the codes: realnvp decode --model DIR codes.npy -o OUTDIR/")
+        written = decode_to_pngs(model.flow, model.spec, read_codes(model.spec, source), args.output)
+        _report(args, {"output": str(args.output), "images": [str(p) for p in written]},
+                f"decoded {len(written)} images into {args.output}")
+        return 0
     z = _read_for(model, args, drop=LOG_DENSITY)
     with torch.no_grad():
         x = model.flow.decode(model.tensor(z), model.context(len(z))).double().cpu().numpy()
     write_points(args.output, x, header=model.columns)
     _report(args, {"output": str(args.output), "rows": len(z)}, f"decoded {len(z)} rows into {args.output}")
+    return 0
+
+
+def _interpolate(args: argparse.Namespace) -> int:
+    model = Model(args)
+    if not model.image:
+        raise ModelFileError(f"{args.model}: interpolate works on image models")
+    interpolate(model.flow, model.spec, Path(args.first), Path(args.last), args.steps, args.output)
+    _report(args, {"output": str(args.output), "steps": args.steps},
+            f"wrote {args.steps} images from {args.first} to {args.last} into {args.output}")
     return 0
 
 
@@ -245,6 +332,10 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _temperature_list(text: str) -> list[float]:
+    return [_non_negative_float(item) for item in text.split(",") if item.strip()]
+
+
 def _column_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
@@ -255,7 +346,7 @@ def _add_output_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_data(parser: argparse.ArgumentParser, help_text: str) -> None:
-    parser.add_argument("--data", required=True, help=help_text)
+    parser.add_argument("--data", help=help_text)
     parser.add_argument("--columns", type=_column_list,
                         help="comma-separated header names or 1-based indices (default: all)")
     parser.add_argument("--array", help="which array of an .npz that holds several")
@@ -270,7 +361,8 @@ def _model_command(commands: argparse._SubParsersAction, name: str, help_text: s
     if data_help is not None:
         _add_data(parser, data_help)
     if output:
-        parser.add_argument("-o", "--output", type=Path, required=True, help=".csv or .npy")
+        parser.add_argument("-o", "--output", type=Path, required=True,
+                            help=".csv or .npy; for image models a .png, a .npy or a folder")
     parser.add_argument("--float64", action="store_true", help="compute in float64")
     parser.add_argument("--condition", type=int, metavar="K",
                         help="for a conditional model: the condition (for moons, 0 upper, 1 lower)")
@@ -287,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", default="moons", help="'moons' (default) or a CSV, .npy or .npz file")
     train.add_argument("--columns", type=_column_list, help="comma-separated header names or 1-based indices")
     train.add_argument("--array", help="which array of an .npz that holds several")
+    train.add_argument("--image-size", type=_positive_int, metavar="N",
+                       help="centre-crop and resize a folder's images to N x N")
     train.add_argument("--preset", choices=sorted(PRESETS), default="default", help="for --data moons")
     train.add_argument("--epochs", type=_positive_int, help="override the preset's number of epochs")
     train.add_argument("--l2", type=_non_negative_float,
@@ -305,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = _model_command(commands, "sample", "draw samples from a saved model", _sample, output=True)
     sample.add_argument("-n", type=_positive_int, default=1000)
     sample.add_argument("--temperature", type=_non_negative_float, default=1.0)
+    sample.add_argument("--temperatures", type=_temperature_list, metavar="T1,T2,..",
+                        help="image models: one row of the grid per temperature")
     sample.add_argument("--seed", type=int, default=0)
 
     evaluate = _model_command(commands, "evaluate", "mean NLL of the rows of a file (JSON)", _evaluate,
@@ -314,9 +410,18 @@ def build_parser() -> argparse.ArgumentParser:
     encode = _model_command(commands, "encode", "data to latent codes, z = f(x)", _encode,
                             data_help="CSV, .npy or .npz", output=True)
     encode.add_argument("--log-density", action="store_true", help="add a log_density column (nats)")
+    encode.add_argument("images", nargs="*", help="image models: the PNG/JPEG files to encode")
 
-    _model_command(commands, "decode", "latent codes back to data, x = g(z)", _decode, output=True,
-                   data_help="codes from 'realnvp encode'; its log_density column (the last, in a .npy) is ignored")
+    decode = _model_command(commands, "decode", "latent codes back to data, x = g(z)", _decode, output=True,
+                            data_help="codes from 'realnvp encode'; its log_density column (the last, in a "
+                                      ".npy) is ignored")
+    decode.add_argument("codes", nargs="?", help="image models: the codes .npy (-o is then a folder for PNGs)")
+
+    between = _model_command(commands, "interpolate", "image models: the path between two pictures in latent space",
+                             _interpolate, output=True)
+    between.add_argument("first")
+    between.add_argument("last")
+    between.add_argument("--steps", type=_positive_int, default=10)
 
     plot = _model_command(commands, "plot", "figures of a model against data", _plot, data_help="CSV, .npy or .npz")
     plot.add_argument("--out", type=Path, default=Path("."), help="directory for the PNG files")

@@ -189,12 +189,7 @@ def write_points(path: str | os.PathLike[str], values: np.ndarray, header: list[
     if suffix not in (".csv", ".txt", ".npy"):
         raise DataFileError(f"{path}: unknown extension, expected .csv or .npy")
     if suffix == ".npy":
-
-        def write_npy(tmp: Path) -> None:
-            with open(tmp, "wb") as handle:
-                np.save(handle, values)
-
-        write_atomically(path, write_npy)
+        write_points_array(path, values)
         return
 
     def write_csv(tmp: Path) -> None:
@@ -205,3 +200,16 @@ def write_points(path: str | os.PathLike[str], values: np.ndarray, header: list[
             writer.writerows([[repr(float(v)) for v in row] for row in values])
 
     write_atomically(path, write_csv)
+
+
+def write_points_array(path: str | os.PathLike[str], values: np.ndarray) -> None:
+    """Write an array of any shape to a ``.npy`` file atomically."""
+    path = Path(path)
+    if path.suffix.lower() != ".npy":
+        raise DataFileError(f"{path}: unknown extension, expected .npy")
+
+    def write_npy(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.save(handle, np.asarray(values))
+
+    write_atomically(path, write_npy)

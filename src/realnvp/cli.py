@@ -154,7 +154,7 @@ class Model:
     """A loaded flow with what the command line needs to know about it."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.flow = load(args.model)
+        self.flow = load(args.model).to(_device(args.device))
         if getattr(args, "float64", False):
             self.flow = self.flow.double()
         config = read_config(args.model)
@@ -364,6 +364,8 @@ def _model_command(commands: argparse._SubParsersAction, name: str, help_text: s
         parser.add_argument("-o", "--output", type=Path, required=True,
                             help=".csv or .npy; for image models a .png, a .npy or a folder")
     parser.add_argument("--float64", action="store_true", help="compute in float64")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="auto: a GPU when there is one")
     parser.add_argument("--condition", type=int, metavar="K",
                         help="for a conditional model: the condition (for moons, 0 upper, 1 lower)")
     _add_output_flags(parser)

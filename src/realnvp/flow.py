@@ -98,8 +98,10 @@ class Flow(nn.Module):
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         ref = self._reference
-        z = torch.randn((n, *self.event_shape), generator=generator, device=ref.device, dtype=ref.dtype)
-        return z * temperature
+        # Drawn where the generator lives, so a seed gives the same draws on every device.
+        device = ref.device if generator is None else generator.device
+        z = torch.randn((n, *self.event_shape), generator=generator, device=device, dtype=ref.dtype)
+        return z.to(ref.device) * temperature
 
     def sample(
         self,

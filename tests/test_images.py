@@ -142,3 +142,22 @@ def test_too_few_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     np.save(tmp_path / "few.npy", np.zeros((4, 8, 8), dtype=np.uint8))
     assert main(["train", "--data", str(tmp_path / "few.npy"), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "4 images, too few to train" in capsys.readouterr().err
+
+
+def test_conditional_digits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cond"
+    assert main(["train", "--data", "digits", "--conditional", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data"]["conditional"] and metrics["architecture"]["context_features"] == 10
+    assert metrics["reconstruction_exact"]
+    grids = {}
+    for digit in (3, 7):
+        grids[digit] = tmp_path / f"d{digit}.npy"
+        assert main(["sample", "--model", str(out), "-n", "4", "--condition", str(digit), "-o", str(grids[digit]),
+                     "--quiet"]) == 0
+    assert np.load(grids[3]).shape == (4, 1, 8, 8) and not np.array_equal(np.load(grids[3]), np.load(grids[7]))
+    assert main(["evaluate", "--model", str(out), "--data", "digits"]) == 0  # labels come with the digits
+    report = json.loads(capsys.readouterr().out)
+    assert report["bits_per_dim"] == pytest.approx(metrics["test_bits_per_dim"]["mean"], rel=1e-9)
+    assert main(["sample", "--model", str(out), "-n", "4", "-o", str(tmp_path / "x.png")]) == EXIT_BAD_INPUT
+    assert "pass --condition 0..9" in capsys.readouterr().err

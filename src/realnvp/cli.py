@@ -96,10 +96,10 @@ def _new_job(args: argparse.Namespace) -> Job:
     overrides = {"epochs": args.epochs, "l2": args.l2}
     if args.data == "moons":
         return moons_job(get_preset(args.preset), args.seed, args.conditional, **overrides)
-    if args.conditional:
-        raise DataFileError(f"{args.data}: --conditional needs labelled data; today that is --data moons")
     if _is_image_data(args.data):
-        return image_job(args.data, args.seed, args.image_size, **overrides)
+        return image_job(args.data, args.seed, args.image_size, args.conditional, **overrides)
+    if args.conditional:
+        raise DataFileError(f"{args.data}: --conditional needs labelled data: --data moons or --data digits")
     return file_job(args.data, args.columns, args.array, args.seed, **overrides)
 
 
@@ -162,10 +162,9 @@ class Model:
         self.image = isinstance(self.spec, ImageFlowSpec)
         dim = self.flow.event_shape[0]
         self.columns: list[str] = config["extra"].get("columns") or [f"x{i + 1}" for i in range(dim)]
+        self.path = args.model
         self.conditions: int = config["architecture"].get("context_features", 0)
         self.condition: int | None = getattr(args, "condition", None)
-        if self.conditions and self.condition is None:
-            raise ModelFileError(f"{args.model}: a conditional model; pass --condition 0..{self.conditions - 1}")
         if self.condition is not None and not 0 <= self.condition < self.conditions:
             allowed = f"0..{self.conditions - 1}" if self.conditions else "none (the model is not conditional)"
             raise ModelFileError(f"{args.model}: --condition {self.condition} is out of range; allowed: {allowed}")
@@ -176,9 +175,11 @@ class Model:
         return torch.as_tensor(values, dtype=reference.dtype, device=reference.device)
 
     def context(self, n: int) -> torch.Tensor | None:
-        """The one-hot ``--condition`` for ``n`` rows, or ``None``."""
-        if self.condition is None:
+        """The one-hot ``--condition`` for ``n`` rows; ``None`` for an unconditional model."""
+        if not self.conditions:
             return None
+        if self.condition is None:
+            raise ModelFileError(f"{self.path}: a conditional model; pass --condition 0..{self.conditions - 1}")
         return self.tensor(np.eye(self.conditions)[np.full(n, self.condition)])
 
     def context_numpy(self, n: int) -> np.ndarray | None:
@@ -210,7 +211,7 @@ def _sample(args: argparse.Namespace) -> int:
     model = Model(args)
     if model.image:
         temperatures = args.temperatures or [args.temperature]
-        sample_grid(model.flow, model.spec, args.n, temperatures, args.seed, args.output)
+        sample_grid(model.flow, model.spec, args.n, temperatures, args.seed, args.output, model.context(args.n))
         result = {"output": str(args.output), "n": args.n, "temperatures": temperatures, "seed": args.seed}
         _report(args, result, f"wrote {args.n} samples at temperatures {temperatures} to {args.output}")
         return 0
@@ -226,7 +227,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     model = Model(args)
     if model.image:
-        bits = evaluate_images(model.flow, model.spec, args.data)
+        bits = evaluate_images(model.flow, model.spec, args.data, model.context)
         report = {"data": str(args.data), "bits_per_dim": bits.mean, "bits_per_dim_stderr": bits.stderr,
                   "units": "bits per dimension (uniform dequantisation, one draw per image)"}
         if not args.quiet:
@@ -250,7 +251,7 @@ def _encode(args: argparse.Namespace) -> int:
     if model.image:
         if not args.images:
             raise DataFileError("encode: name the pictures to encode: realnvp encode --model DIR a.png b.png -o codes.npy")
-        codes = encode_images(model.flow, model.spec, [Path(p) for p in args.images])
+        codes = encode_images(model.flow, model.spec, [Path(p) for p in args.images], model.context(len(args.images)))
         write_points_array(args.output, codes)
         _report(args, {"output": str(args.output), "images": len(codes)},
                 f"encoded {len(codes)} images into {args.output}")
@@ -276,7 +277,8 @@ def _decode(args: argparse.Namespace) -> int:
         source = args.codes or args.data
         if source is None:
             raise DataFileError("decode: name the codes: realnvp decode --model DIR codes.npy -o OUTDIR/")
-        written = decode_to_pngs(model.flow, model.spec, read_codes(model.spec, source), args.output)
+        codes = read_codes(model.spec, source)
+        written = decode_to_pngs(model.flow, model.spec, codes, args.output, model.context(len(codes)))
         _report(args, {"output": str(args.output), "images": [str(p) for p in written]},
                 f"decoded {len(written)} images into {args.output}")
         return 0
@@ -292,7 +294,8 @@ def _interpolate(args: argparse.Namespace) -> int:
     model = Model(args)
     if not model.image:
         raise ModelFileError(f"{args.model}: interpolate works on image models")
-    interpolate(model.flow, model.spec, Path(args.first), Path(args.last), args.steps, args.output)
+    interpolate(model.flow, model.spec, Path(args.first), Path(args.last), args.steps, args.output,
+                model.context(args.steps))
     _report(args, {"output": str(args.output), "steps": args.steps},
             f"wrote {args.steps} images from {args.first} to {args.last} into {args.output}")
     return 0
@@ -367,7 +370,7 @@ def _model_command(commands: argparse._SubParsersAction, name: str, help_text: s
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="auto: a GPU when there is one")
     parser.add_argument("--condition", type=int, metavar="K",
-                        help="for a conditional model: the condition (for moons, 0 upper, 1 lower)")
+                        help="for a conditional model: the condition (moons: 0 upper, 1 lower; digits: the digit)")
     _add_output_flags(parser)
     parser.set_defaults(run=run)
     return parser
@@ -388,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--l2", type=_non_negative_float,
                        help="Keras-style L2 on the weights (seed preset: 0.01; 0 = what the reference really trained)")
     train.add_argument("--conditional", action="store_true",
-                       help="learn p(x | moon), the moon as a one-hot context (--data moons)")
+                       help="learn p(x | label), the label as a one-hot context: the moon (--data moons) "
+                            "or the digit (--data digits)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, default=Path("runs/moons"))
     train.add_argument("--resume", type=Path, metavar="DIR", help="continue the run whose checkpoint is in DIR")

@@ -45,6 +45,8 @@ class ImageFlowSpec:
         blocks: residual blocks per conditioner.
         scale_bound: starting value of the learned bound on the log-scale.
         alpha: the logit transform's margin.
+        context_features: size of a context vector (a one-hot label, say) every
+            coupling is conditioned on, for ``p(image | context)``; 0 for none.
     """
 
     channels: int = 1
@@ -58,6 +60,7 @@ class ImageFlowSpec:
     blocks: int = 2
     scale_bound: float = 2.0
     alpha: float = 0.05
+    context_features: int = 0
     kind: Literal["image"] = "image"
 
     @property
@@ -82,7 +85,8 @@ class ImageFlowSpec:
 def _checkerboard_couplings(spec: ImageFlowSpec, shape: tuple[int, int, int], count: int) -> list[Bijector]:
     layers: list[Bijector] = []
     for k in range(count):
-        conditioner = SharedConditioner(ConvResNet(shape[0], 2 * shape[0], spec.hidden, spec.blocks))
+        conditioner = SharedConditioner(
+            ConvResNet(shape[0] + spec.context_features, 2 * shape[0], spec.hidden, spec.blocks))
         layers += [ActNorm(shape[0], spatial_dims=2),
                    MaskedAffineCoupling(checkerboard_mask(shape, parity=k % 2), conditioner,
                                         spec.scale_bound, learn_bound=True)]
@@ -95,7 +99,8 @@ def _channel_couplings(spec: ImageFlowSpec, channels: int, count: int) -> list[B
     for k in range(count):
         if k > 0:
             layers.append(Permutation.reverse(channels))
-        conditioner = SharedConditioner(ConvResNet(half, 2 * (channels - half), spec.hidden, spec.blocks))
+        conditioner = SharedConditioner(
+            ConvResNet(half + spec.context_features, 2 * (channels - half), spec.hidden, spec.blocks))
         layers += [ActNorm(channels, spatial_dims=2),
                    SplitAffineCoupling(channels, conditioner, half, spec.scale_bound, learn_bound=True,
                                        spatial_dims=2)]

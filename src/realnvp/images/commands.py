@@ -5,6 +5,7 @@ bits per dimension of a folder."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from realnvp.images.data import (
     write_grid,
     write_png,
 )
-from realnvp.images.job import image_bits, sample_pixels
+from realnvp.images.job import image_bits, label_context, sample_pixels
 from realnvp.images.quantization import bin_centres, quantize
 from realnvp.tabular import DataFileError, write_points_array
 
@@ -56,11 +57,12 @@ def read_model_image_data(spec: ImageFlowSpec, data: str | os.PathLike[str]) -> 
 
 
 @torch.no_grad()
-def encode_images(flow: Flow, spec: ImageFlowSpec, paths: list[Path]) -> np.ndarray:
+def encode_images(flow: Flow, spec: ImageFlowSpec, paths: list[Path], context: torch.Tensor | None = None
+                  ) -> np.ndarray:
     """Codes ``(N, C, H, W)`` of the pictures, each pixel taken at its bin's centre."""
     images = read_model_images(spec, paths)
     x = bin_centres(torch.as_tensor(images.pixels), spec.levels, next(flow.parameters()).dtype)
-    return flow.encode(x.to(next(flow.parameters()).device)).double().cpu().numpy()
+    return flow.encode(x.to(next(flow.parameters()).device), context).double().cpu().numpy()
 
 
 def read_codes(spec: ImageFlowSpec, path: str | os.PathLike[str]) -> np.ndarray:
@@ -79,9 +81,10 @@ def read_codes(spec: ImageFlowSpec, path: str | os.PathLike[str]) -> np.ndarray:
 
 
 @torch.no_grad()
-def decode_to_pngs(flow: Flow, spec: ImageFlowSpec, codes: np.ndarray, folder: Path) -> list[Path]:
+def decode_to_pngs(flow: Flow, spec: ImageFlowSpec, codes: np.ndarray, folder: Path,
+                   context: torch.Tensor | None = None) -> list[Path]:
     """Decode codes and write ``0000.png``, ``0001.png``, ... into ``folder``."""
-    pixels = quantize(flow.decode(_tensor(flow, codes)), spec.levels).cpu().numpy()
+    pixels = quantize(flow.decode(_tensor(flow, codes), context), spec.levels).cpu().numpy()
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{i:04d}.png" for i in range(len(pixels))]
     for path, image in zip(paths, pixels):
@@ -90,10 +93,10 @@ def decode_to_pngs(flow: Flow, spec: ImageFlowSpec, codes: np.ndarray, folder: P
 
 
 def sample_grid(flow: Flow, spec: ImageFlowSpec, n: int, temperatures: list[float], seed: int,
-                output: Path) -> None:
+                output: Path, context: torch.Tensor | None = None) -> None:
     """``n`` samples per temperature: one row each in a PNG grid, or all in a
     ``.npy`` of pixel levels ``(rows * n, C, H, W)``."""
-    rows = [sample_pixels(flow, n, t, spec.levels, seed) for t in temperatures]
+    rows = [sample_pixels(flow, n, t, spec.levels, seed, context) for t in temperatures]
     if output.suffix.lower() == ".npy":
         write_points_array(output, np.concatenate(rows).astype(np.uint8))
     elif output.suffix.lower() == ".png":
@@ -103,15 +106,24 @@ def sample_grid(flow: Flow, spec: ImageFlowSpec, n: int, temperatures: list[floa
 
 
 @torch.no_grad()
-def interpolate(flow: Flow, spec: ImageFlowSpec, first: Path, last: Path, steps: int, output: Path) -> None:
-    """Decode ``steps`` points on the straight line between the codes of two pictures."""
-    codes = _tensor(flow, encode_images(flow, spec, [first, last]))
+def interpolate(flow: Flow, spec: ImageFlowSpec, first: Path, last: Path, steps: int, output: Path,
+                context: torch.Tensor | None = None) -> None:
+    """Decode ``steps`` points on the straight line between the codes of two pictures
+    (``context``: ``(steps, features)`` for a conditional model)."""
+    ends = None if context is None else context[:1].expand(2, -1)
+    codes = _tensor(flow, encode_images(flow, spec, [first, last], ends))
     weights = torch.linspace(0, 1, steps, dtype=codes.dtype, device=codes.device).reshape(-1, 1, 1, 1)
     path = (1 - weights) * codes[0] + weights * codes[1]
-    write_grid(output, [quantize(flow.decode(path), spec.levels).cpu().numpy()], spec.levels)
+    write_grid(output, [quantize(flow.decode(path, context), spec.levels).cpu().numpy()], spec.levels)
 
 
-def evaluate_images(flow: Flow, spec: ImageFlowSpec, data: str) -> Estimate:
-    """Mean bits per dimension (and its standard error) of a folder or ``.npy`` of images."""
+def evaluate_images(flow: Flow, spec: ImageFlowSpec, data: str,
+                    context: Callable[[int], torch.Tensor | None]) -> Estimate:
+    """Mean bits per dimension (and its standard error) of a folder or ``.npy`` of
+    images; a conditional model reads the digits' own labels, or ``context(n)``."""
     images = read_model_image_data(spec, data)
-    return Estimate.of(image_bits(flow, images))
+    if spec.context_features and images.labels is not None:
+        rows = label_context(images, spec.context_features)
+    else:
+        rows = context(len(images.pixels))
+    return Estimate.of(image_bits(flow, images, rows))

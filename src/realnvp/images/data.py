@@ -24,11 +24,13 @@ DIGITS_SPLIT_SEED = 0
 
 @dataclass(frozen=True)
 class ImageSet:
-    """``pixels (N, C, H, W)`` int64 in ``0..levels-1``, and where each came from."""
+    """``pixels (N, C, H, W)`` int64 in ``0..levels-1``, where each came from and,
+    when known, its class label ``(N,)``."""
 
     pixels: np.ndarray
     levels: int
     names: list[str]
+    labels: np.ndarray | None = None
 
 
 def load_digits_images() -> tuple[ImageSet, ImageSet]:
@@ -41,8 +43,8 @@ def load_digits_images() -> tuple[ImageSet, ImageSet]:
     order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(pixels))
     names = [f"digit{i:04d}-{digits.target[i]}" for i in range(len(pixels))]
     train, test = order[:-DIGITS_TEST], order[-DIGITS_TEST:]
-    return (ImageSet(pixels[train], 17, [names[i] for i in train]),
-            ImageSet(pixels[test], 17, [names[i] for i in test]))
+    return (ImageSet(pixels[train], 17, [names[i] for i in train], digits.target[train]),
+            ImageSet(pixels[test], 17, [names[i] for i in test], digits.target[test]))
 
 
 def _fit(image: Image.Image, size: int | None) -> Image.Image:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from realnvp.checkpoint import save_checkpoint
-from realnvp.evaluation import Estimate
+from realnvp.evaluation import Estimate, one_hot
 from realnvp.figures import plot_curves
 from realnvp.files import write_text_atomically
 from realnvp.flow import Flow
@@ -30,24 +30,37 @@ from realnvp.tabular import DataFileError
 from realnvp.training import TrainingState, fit, process_group
 
 MIN_IMAGES = 10
+DIGIT_CLASSES = 10
 TEMPERATURES = (0.5, 0.7, 0.85, 1.0)
 EVAL_SEED = 1234  # the dequantisation noise of validation and test images
 
 
-def image_job(data: str, seed: int, image_size: int | None = None, **overrides: Any) -> Job:
-    """Train the ``image`` preset on ``data``: ``"digits"``, a folder of images or a ``.npy``."""
-    source = DataSource("digits") if data == "digits" else DataSource(
+def image_job(data: str, seed: int, image_size: int | None = None, conditional: bool = False,
+              **overrides: Any) -> Job:
+    """Train the ``image`` preset on ``data``: ``"digits"``, a folder of images or a
+    ``.npy``; ``conditional`` learns ``p(image | label)`` (digits: the digit)."""
+    if conditional and data != "digits":
+        raise DataFileError(f"{data}: --conditional needs labelled images; today that is --data digits")
+    source = DataSource("digits", conditional=conditional) if data == "digits" else DataSource(
         "images", str(Path(data).resolve()), image_size=image_size,
         sha256=None if Path(data).is_dir() else file_sha256(data))
     train, _, _ = load_image_splits(source, seed)
     _, channels, height, width = train.pixels.shape
     spec, config = image_preset(channels, height, width, train.levels)
+    if conditional:
+        spec = replace(spec, context_features=DIGIT_CLASSES)
     changes = {k: v for k, v in overrides.items() if v is not None}
     return Job("image", spec, replace(config, seed=seed, **changes), seed, source, 0.1, 0.1)
 
 
 def _subset(images: ImageSet, index: np.ndarray) -> ImageSet:
-    return ImageSet(images.pixels[index], images.levels, [images.names[i] for i in index])
+    labels = None if images.labels is None else images.labels[index]
+    return ImageSet(images.pixels[index], images.levels, [images.names[i] for i in index], labels)
+
+
+def label_context(images: ImageSet, classes: int) -> torch.Tensor | None:
+    """One-hot labels ``(N, classes)`` of a conditional model, ``None`` for an unconditional one."""
+    return None if not classes else torch.as_tensor(one_hot(images.labels, classes), dtype=torch.float32)
 
 
 def load_image_splits(source: DataSource, seed: int) -> tuple[ImageSet, ImageSet, ImageSet]:
@@ -83,9 +96,16 @@ def independent_pixel_bits(train: ImageSet, test: ImageSet) -> float:
     return float(-np.log2(chosen).mean())
 
 
+def _on(flow: Flow, values: torch.Tensor | None) -> torch.Tensor | None:
+    reference = next(flow.parameters())
+    return None if values is None else values.to(device=reference.device, dtype=reference.dtype)
+
+
 @torch.no_grad()
-def image_bits(flow: Flow, images: ImageSet, seed: int = EVAL_SEED, batch: int = 512) -> np.ndarray:
-    """Bits per dimension of each image, with one seeded dequantisation draw each."""
+def image_bits(flow: Flow, images: ImageSet, context: torch.Tensor | None = None, seed: int = EVAL_SEED,
+               batch: int = 512) -> np.ndarray:
+    """Bits per dimension of each image (given its ``context`` row), with one
+    seeded dequantisation draw each."""
     flow.eval()
     reference = next(flow.parameters())
     generator = torch.Generator().manual_seed(seed)
@@ -94,23 +114,27 @@ def image_bits(flow: Flow, images: ImageSet, seed: int = EVAL_SEED, batch: int =
     for start in range(0, len(images.pixels), batch):
         pixels = torch.as_tensor(images.pixels[start:start + batch])
         x = dequantize(pixels, images.levels, generator, reference.dtype).to(reference.device)
-        out.append(bits_per_dim(flow.log_prob(x), dims, images.levels).double().cpu())
+        block_context = None if context is None else _on(flow, context[start:start + batch])
+        out.append(bits_per_dim(flow.log_prob(x, block_context), dims, images.levels).double().cpu())
     return torch.cat(out).numpy()
 
 
 @torch.no_grad()
-def reconstruct(flow: Flow, pixels: np.ndarray, levels: int) -> np.ndarray:
+def reconstruct(flow: Flow, pixels: np.ndarray, levels: int, context: torch.Tensor | None = None) -> np.ndarray:
     """Encode at the bin centres, decode, and round back to pixel levels."""
     reference = next(flow.parameters())
     x = bin_centres(torch.as_tensor(pixels), levels, reference.dtype).to(reference.device)
-    return quantize(flow.decode(flow.encode(x)), levels).cpu().numpy()
+    context = _on(flow, context)
+    return quantize(flow.decode(flow.encode(x, context), context), levels).cpu().numpy()
 
 
 @torch.no_grad()
-def sample_pixels(flow: Flow, n: int, temperature: float, levels: int, seed: int) -> np.ndarray:
-    """``n`` generated images ``(n, C, H, W)`` at ``temperature``, as pixel levels."""
+def sample_pixels(flow: Flow, n: int, temperature: float, levels: int, seed: int,
+                  context: torch.Tensor | None = None) -> np.ndarray:
+    """``n`` generated images ``(n, C, H, W)`` at ``temperature`` (given ``context
+    (n, features)``), as pixel levels."""
     generator = torch.Generator().manual_seed(seed)
-    return quantize(flow.sample(n, temperature, generator=generator), levels).cpu().numpy()
+    return quantize(flow.sample(n, temperature, _on(flow, context), generator), levels).cpu().numpy()
 
 
 def run_image_job(job: Job, out: str | os.PathLike[str], progress: bool = True,
@@ -129,11 +153,14 @@ def run_image_job(job: Job, out: str | os.PathLike[str], progress: bool = True,
         if main_process:
             save_checkpoint(out, state, job_document)
 
+    classes = spec.context_features
     val_x = dequantize(torch.as_tensor(val.pixels), levels, torch.Generator().manual_seed(EVAL_SEED))
     result = fit(flow, torch.as_tensor(train.pixels), val_x, job.train, progress=progress and main_process,
                  checkpoint=checkpoint, resume=resume,
+                 train_context=label_context(train, classes), val_context=label_context(val, classes),
                  preprocess=lambda batch, generator: dequantize(batch, levels, generator))
-    test_bits = Estimate.of(image_bits(flow, test))
+    test_context = label_context(test, classes)
+    test_bits = Estimate.of(image_bits(flow, test, test_context))
     metrics: dict[str, Any] = {
         "units": "bits per dimension on held-out images (uniform dequantisation, one draw per image); "
                  "history NLLs are nats per image on the unit cube",
@@ -152,7 +179,7 @@ def run_image_job(job: Job, out: str | os.PathLike[str], progress: bool = True,
         "diverged": result.diverged,
         "test_bits_per_dim": asdict(test_bits),
         "baseline_independent_pixels_bits_per_dim": independent_pixel_bits(train, test),
-        "reconstruction_exact": bool((reconstruct(flow, test.pixels, levels) == test.pixels).all()),
+        "reconstruction_exact": bool((reconstruct(flow, test.pixels, levels, test_context) == test.pixels).all()),
         "machine": {"platform": platform.platform(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "device": str(device), "processes": process_group()[1]},
         "history": result.history,
@@ -161,8 +188,13 @@ def run_image_job(job: Job, out: str | os.PathLike[str], progress: bool = True,
         return metrics
     save(flow, spec, out, extra={"preset": job.preset, "seed": job.seed, "train_config": job.train.to_dict()})
     write_text_atomically(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    write_grid(out / "samples.png", [sample_pixels(flow, 10, t, levels, job.seed) for t in TEMPERATURES], levels)
-    write_grid(out / "reconstructions.png", [test.pixels[:10], reconstruct(flow, test.pixels[:10], levels)], levels)
+    # Conditional: each row the digits 0..9 in order; otherwise ten unconditional samples.
+    grid_context = torch.eye(classes) if classes else None
+    write_grid(out / "samples.png", [sample_pixels(flow, 10, t, levels, job.seed, grid_context)
+                                     for t in TEMPERATURES], levels)
+    first = None if test_context is None else test_context[:10]
+    write_grid(out / "reconstructions.png", [test.pixels[:10], reconstruct(flow, test.pixels[:10], levels, first)],
+               levels)
     plot_curves(result.history, out / "curves.png", unit="bits per dimension",
                 convert=lambda nats: (nats + dims * math.log(levels)) / (dims * math.log(2)))
     return metrics

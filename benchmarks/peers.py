@@ -5,9 +5,9 @@
 Every library gets the same standardised two-moons data (make_moons(30000,
 noise=0.05), 80 % for training), the same seed, the same minibatch order,
 Adam at 1e-4 and batch 256. Measured: training samples/s at batch 256,
-``log_prob`` and sampling samples/s at batch 10,000 (no gradients), and the
-test NLL (nats per point, standardised coordinates) after the same number of
-steps. Writes ``peers.json`` and ``peers.md`` into ``--out`` and the table into
+``log_prob`` and sampling samples/s at batch 10,000 (no gradients; medians of
+timings taken round-robin over the libraries), and the test NLL (nats per
+point, standardised coordinates) after the same number of steps. Writes ``peers.json`` and ``peers.md`` into ``--out`` and the table into
 ``benchmarks/README.md``. A benchmark, not a test: nothing here asserts speed.
 
 Each peer is built with its own coupling layer, as close to the reference as
@@ -125,17 +125,9 @@ BUILDERS: dict[str, Callable[[], Candidate]] = {
 }
 
 
-def _throughput(function: Callable[[], object], batch: int, repeats: int) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return batch / statistics.median(times)
-
-
-def measure(candidate: Candidate, train: Tensor, test: Tensor, steps: int, seed: int, repeats: int) -> dict:
+def train_and_test(candidate: Candidate, train: Tensor, test: Tensor, steps: int, seed: int) -> dict:
+    """Train with Adam at 1e-4, batch 256, in a seeded order; samples/s after a
+    short warm-up, and the test NLL after ``steps`` steps."""
     optimizer = torch.optim.Adam(candidate.module.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(seed)
     order = torch.cat([torch.randperm(len(train), generator=generator) for _ in range(steps * BATCH // len(train) + 1)])
@@ -152,15 +144,31 @@ def measure(candidate: Candidate, train: Tensor, test: Tensor, steps: int, seed:
     candidate.module.eval()
     with torch.no_grad():
         test_nll = -float(torch.cat([candidate.log_prob(block) for block in test.split(EVAL_BATCH)]).mean())
-        block = test[:EVAL_BATCH]
-        log_prob_rate = _throughput(lambda: candidate.log_prob(block), EVAL_BATCH, repeats)
-        sample_rate = _throughput(lambda: candidate.sample(EVAL_BATCH), EVAL_BATCH, repeats)
     return {
         "library": candidate.name, "note": candidate.note,
         "parameters": sum(p.numel() for p in candidate.module.parameters()),
-        "train_samples_per_s": train_rate, "log_prob_samples_per_s": log_prob_rate,
-        "sample_samples_per_s": sample_rate, "steps": steps, "test_nll_standardized": test_nll,
+        "train_samples_per_s": train_rate, "steps": steps, "test_nll_standardized": test_nll,
     }
+
+
+@torch.no_grad()
+def evaluation_throughput(candidates: list[Candidate], block: Tensor, rounds: int) -> dict[str, dict[str, float]]:
+    """``log_prob`` and sampling samples/s at batch ``len(block)``, each the median of
+    ``rounds`` timings taken round-robin over the libraries, so that none gains
+    from running first or last."""
+    timings: dict[str, dict[str, list[float]]] = {c.name: {"log_prob": [], "sample": []} for c in candidates}
+    for candidate in candidates:  # warm up every library once
+        candidate.log_prob(block)
+        candidate.sample(len(block))
+    for _ in range(rounds):
+        for candidate in candidates:
+            for kind, call in (("log_prob", lambda: candidate.log_prob(block)),
+                               ("sample", lambda: candidate.sample(len(block)))):
+                start = time.perf_counter()
+                call()
+                timings[candidate.name][kind].append(time.perf_counter() - start)
+    return {name: {f"{kind}_samples_per_s": len(block) / statistics.median(values) for kind, values in kinds.items()}
+            for name, kinds in timings.items()}
 
 
 def machine() -> str:
@@ -194,7 +202,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=15, help="round-robin rounds of the evaluation timings")
     parser.add_argument("--libraries", nargs="+", default=list(BUILDERS), choices=list(BUILDERS))
     args = parser.parse_args()
 
@@ -203,11 +211,15 @@ def main() -> None:
     mean, std = train.mean(0), train.std(0)
     test = (torch.as_tensor(sample_moons(20_000, 0.05, 999_999), dtype=torch.float32) - mean) / std
     train = (train - mean) / std
-    rows = []
+    rows, candidates = [], []
     for name in args.libraries:
         torch.manual_seed(args.seed)
-        row = measure(BUILDERS[name](), train, test, args.steps, args.seed, args.repeats)
-        rows.append(row)
+        candidate = BUILDERS[name]()
+        rows.append(train_and_test(candidate, train, test, args.steps, args.seed))
+        candidates.append(candidate)
+    throughput = evaluation_throughput(candidates, test[:EVAL_BATCH], args.repeats)
+    for row in rows:
+        row.update(throughput[row["library"]])
         print(json.dumps(row), flush=True)
     description = machine()
     command = f"python benchmarks/peers.py --steps {args.steps} --seed {args.seed}"

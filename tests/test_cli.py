@@ -100,3 +100,10 @@ def test_conditional_moons_sample_the_chosen_moon(tmp_path: Path, capsys: pytest
     assert "pass --condition 0..1" in capsys.readouterr().err
     assert main(["sample", "--model", str(out), "-n", "5", "--condition", "2", "-o", str(tmp_path / "x.csv")]) == 2
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_the_command_flushes_subnormals_before_anything_else() -> None:
+    script = ("import torch; from realnvp.cli import main; main(['evaluate', '--model', 'nowhere', '--data', 'x.csv']); "
+              "print(float(torch.tensor([1e-40]) * 1.0))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "0.0"

@@ -11,8 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -34,7 +33,12 @@ class TrainConfig:
         lr: Adam's learning rate (peak of the schedule).
         schedule: ``"constant"`` or ``"cosine"`` (decay to 0 over all steps).
         l2: Keras' ``l2(l2)`` on every Linear weight (not the biases):
-            ``l2 * sum(w^2)`` is added to the loss.
+            ``l2 * sum(w^2)`` is added to the loss. It drives weights towards
+            zero (about 1e-33 after 300 epochs of the seed preset), where
+            products become subnormal floats and the CPU slows several-fold:
+            call ``torch.set_flush_denormal(True)`` at the start of the program,
+            before any parallel work, so that every thread of PyTorch's pool
+            inherits it (the ``realnvp`` command does; see benchmarks/denormals.py).
         grad_clip: clip the gradient's global norm to this; ``None`` for no clipping.
         patience: stop after this many epochs without a better validation NLL
             and restore the best weights; ``None`` trains every epoch and keeps
@@ -72,22 +76,6 @@ def l2_penalty(module: nn.Module) -> Tensor:
     """``sum(w^2)`` over the weights of every ``nn.Linear`` in ``module``."""
     weights = [m.weight for m in module.modules() if isinstance(m, nn.Linear)]
     return sum((w.square().sum() for w in weights), start=torch.zeros((), device=weights[0].device))
-
-
-@contextmanager
-def flush_denormals() -> Iterator[None]:
-    """Treat subnormal floats as zero on the CPU while training.
-
-    An L2 penalty drives many weights towards zero; once they are subnormal,
-    every multiply with them takes a slow microcode path on x86 and training
-    slows several-fold.
-    """
-    previous = torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        if previous:
-            torch.set_flush_denormal(False)
 
 
 @torch.no_grad()
@@ -204,70 +192,69 @@ def fit(
     if world > 1:
         objective = nn.parallel.DistributedDataParallel(flow)
     standardizer_logdet = flow.standardizer.log_abs_det().to(param.dtype) if flow.standardizer is not None else 0.0
-    with flush_denormals():
-        for epoch in range(first_epoch, config.epochs + 1):
-            if since_best_exhausted(config, since_best) or result.diverged:
+    for epoch in range(first_epoch, config.epochs + 1):
+        if since_best_exhausted(config, since_best) or result.diverged:
+            break
+        bar.set_description(f"epoch {epoch}/{config.epochs}")
+        order = torch.randperm(n, generator=generator).to(train.device)
+        running = 0.0
+        for step, index in enumerate(order.split(config.batch_size), start=1):
+            global_size = len(index)
+            # Every process preprocesses the whole global batch, so that all draw the same
+            # random numbers, then keeps its own share.
+            batch = preprocess(train[index], generator).to(param.dtype)
+            share = torch.arange(global_size, device=batch.device).tensor_split(world)[rank]
+            batch = batch[share]
+            context = None if train_context is None else train_context[index][share]
+            # objective(x) is log p(x). DDP averages the gradients over the processes, so each
+            # weighs its sum by world / global_size: the result is the global batch's mean.
+            nll = standardizer_logdet - objective(batch, context).sum() * (world / global_size)
+            loss = nll + config.l2 * l2_penalty(flow) if config.l2 else nll
+            if not torch.isfinite(loss):
+                flow.load_state_dict(last_good_state)
+                result.diverged = True
+                result.stopped_reason = (
+                    f"loss became {float(loss.detach())} at epoch {epoch}, step {step}; "
+                    f"kept the weights of epoch {epoch - 1}"
+                )
                 break
-            bar.set_description(f"epoch {epoch}/{config.epochs}")
-            order = torch.randperm(n, generator=generator).to(train.device)
-            running = 0.0
-            for step, index in enumerate(order.split(config.batch_size), start=1):
-                global_size = len(index)
-                # Every process preprocesses the whole global batch, so that all draw the same
-                # random numbers, then keeps its own share.
-                batch = preprocess(train[index], generator).to(param.dtype)
-                share = torch.arange(global_size, device=batch.device).tensor_split(world)[rank]
-                batch = batch[share]
-                context = None if train_context is None else train_context[index][share]
-                # objective(x) is log p(x). DDP averages the gradients over the processes, so each
-                # weighs its sum by world / global_size: the result is the global batch's mean.
-                nll = standardizer_logdet - objective(batch, context).sum() * (world / global_size)
-                loss = nll + config.l2 * l2_penalty(flow) if config.l2 else nll
-                if not torch.isfinite(loss):
-                    flow.load_state_dict(last_good_state)
-                    result.diverged = True
-                    result.stopped_reason = (
-                        f"loss became {float(loss.detach())} at epoch {epoch}, step {step}; "
-                        f"kept the weights of epoch {epoch - 1}"
-                    )
-                    break
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(flow.parameters(), config.grad_clip)
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                result.steps += 1
-                running += float(nll.detach())
-                bar.update()
-                if step % 20 == 0:
-                    bar.set_postfix(nll=f"{running / step:.4f}")
-            if result.diverged:
-                break
-            record = {"epoch": epoch, "train_nll": _mean_over_processes(running, world) / steps_per_epoch}
-            if val is not None:
-                record["val_nll"] = mean_nll(flow, val, val_context)
-                if record["val_nll"] < result.best_val_nll:
-                    result.best_val_nll, result.best_epoch, since_best = record["val_nll"], epoch, 0
-                    best_state = copy.deepcopy(flow.state_dict())
-                else:
-                    since_best += 1
-            result.seconds = time.perf_counter() - start
-            record["seconds"] = result.seconds
-            result.history.append(record)
-            last_good_state = copy.deepcopy(flow.state_dict())
-            bar.set_postfix(nll=f"{record['train_nll']:.4f}", val=f"{record.get('val_nll', math.nan):.4f}")
-            if since_best_exhausted(config, since_best):
-                result.stopped_reason = f"early stop: no better validation NLL for {config.patience} epochs"
-            if checkpoint is not None:
-                checkpoint(TrainingState(
-                    epoch=epoch, result=copy.deepcopy(result), since_best=since_best,
-                    model=last_good_state, best_model=best_state,
-                    optimizer=copy.deepcopy(optimizer.state_dict()),
-                    scheduler=None if scheduler is None else scheduler.state_dict(),
-                    generator=generator.get_state(),
-                ))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(flow.parameters(), config.grad_clip)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            result.steps += 1
+            running += float(nll.detach())
+            bar.update()
+            if step % 20 == 0:
+                bar.set_postfix(nll=f"{running / step:.4f}")
+        if result.diverged:
+            break
+        record = {"epoch": epoch, "train_nll": _mean_over_processes(running, world) / steps_per_epoch}
+        if val is not None:
+            record["val_nll"] = mean_nll(flow, val, val_context)
+            if record["val_nll"] < result.best_val_nll:
+                result.best_val_nll, result.best_epoch, since_best = record["val_nll"], epoch, 0
+                best_state = copy.deepcopy(flow.state_dict())
+            else:
+                since_best += 1
+        result.seconds = time.perf_counter() - start
+        record["seconds"] = result.seconds
+        result.history.append(record)
+        last_good_state = copy.deepcopy(flow.state_dict())
+        bar.set_postfix(nll=f"{record['train_nll']:.4f}", val=f"{record.get('val_nll', math.nan):.4f}")
+        if since_best_exhausted(config, since_best):
+            result.stopped_reason = f"early stop: no better validation NLL for {config.patience} epochs"
+        if checkpoint is not None:
+            checkpoint(TrainingState(
+                epoch=epoch, result=copy.deepcopy(result), since_best=since_best,
+                model=last_good_state, best_model=best_state,
+                optimizer=copy.deepcopy(optimizer.state_dict()),
+                scheduler=None if scheduler is None else scheduler.state_dict(),
+                generator=generator.get_state(),
+            ))
     bar.close()
     if config.patience is not None and not result.diverged and result.best_epoch:
         flow.load_state_dict(best_state)

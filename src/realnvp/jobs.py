@@ -36,7 +36,7 @@ from realnvp.flow import Flow
 from realnvp.presets import Preset, tabular_preset
 from realnvp.serialization import save
 from realnvp.tabular import DataFileError, read_table
-from realnvp.training import TrainConfig, TrainingState, fit, process_group
+from realnvp.training import TrainConfig, TrainingState, TrainResult, fit, process_group
 
 MOONS_TEST_POINTS = 20_000
 MOONS_TEST_SEED = 999_999  # one fixed test set, shared by every run and seed
@@ -166,6 +166,27 @@ def count_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
+def training_metrics(job: Job, flow: Flow, result: TrainResult, device: str | torch.device) -> dict[str, Any]:
+    """What every job reports about its training: the recipe, the run and the machine."""
+    return {
+        "preset": job.preset,
+        "seed": job.seed,
+        "train_config": job.train.to_dict(),
+        "architecture": job.spec.to_dict(),
+        "parameters": count_parameters(flow),
+        "training_seconds": result.seconds,
+        "steps": result.steps,
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "stopped_reason": result.stopped_reason,
+        "diverged": result.diverged,
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device),
+                    "processes": process_group()[1]},
+        "history": result.history,
+    }
+
+
 def write_figures(flow: Flow, splits: Splits, job: Job, out: Path, history: list[dict[str, float]]) -> None:
     """The figures of a finished job: training curves, and pictures of the fit."""
     plot_curves(history, out / "curves.png")
@@ -215,24 +236,10 @@ def run_job(job: Job, out: str | os.PathLike[str], progress: bool = True,
     metrics: dict[str, Any] = {
         "units": "nats per point; 'raw' in the data's own coordinates, 'standardized' after the "
                  "flow's standardisation (the reference's loss); history NLLs are standardized",
-        "preset": job.preset,
-        "seed": job.seed,
         "data": {**asdict(job.data), "columns": splits.columns, "train": len(splits.train),
                  "validation": len(splits.val), "test": len(splits.test)},
-        "train_config": job.train.to_dict(),
-        "architecture": job.spec.to_dict(),
-        "parameters": count_parameters(flow),
-        "training_seconds": result.seconds,
-        "steps": result.steps,
-        "epochs_run": len(result.history),
-        "best_epoch": result.best_epoch,
-        "stopped_reason": result.stopped_reason,
-        "diverged": result.diverged,
         "test_nll": nll_report(flow, splits.test, splits.test_context),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device),
-                    "processes": process_group()[1]},
-        "history": result.history,
+        **training_metrics(job, flow, result, device),
     }
     if job.data.kind == "moons":
         metrics.update(kl_report(flow, splits.test, MoonsDensity(job.data.noise), splits.test_labels))

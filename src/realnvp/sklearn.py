@@ -73,8 +73,8 @@ class RealNVPDensity(DensityMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         n, dim = X.shape
         if dim < 2:
-            raise ValueError(f"RealNVPDensity needs at least 2 features, got 1 feature(s): a coupling layer "
-                             f"transforms some features conditioned on the others")
+            raise ValueError("RealNVPDensity needs at least 2 features, got 1 feature(s): a coupling layer "
+                             "transforms some features conditioned on the others")
         dtype = {"float64": torch.float64, "float32": torch.float32}[self.dtype]
         seed = check_random_state(self.random_state).randint(2**31 - 1)
         order = np.random.default_rng(seed).permutation(n)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-import torch
 from torch import Tensor, nn
 
 
@@ -52,6 +51,7 @@ class Compose(Bijector):
     layers in reverse order.
 
     Example:
+        >>> import torch
         >>> from realnvp.bijectors import ElementwiseAffine, Permutation
         >>> f = Compose([ElementwiseAffine(torch.zeros(2), torch.full((2,), 2.0)),
         ...              Permutation.reverse(2)])

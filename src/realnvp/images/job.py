@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from realnvp.flow import Flow
 from realnvp.images.architecture import ImageFlowSpec, build_image_flow
 from realnvp.images.data import ImageSet, load_digits_images, read_image_array, read_image_folder, write_grid
 from realnvp.images.quantization import bin_centres, bits_per_dim, dequantize, quantize
-from realnvp.jobs import DataSource, Job, count_parameters, file_sha256
+from realnvp.jobs import DataSource, Job, file_sha256, training_metrics
 from realnvp.presets import image_preset
 from realnvp.serialization import save
 from realnvp.tabular import DataFileError
@@ -164,25 +163,12 @@ def run_image_job(job: Job, out: str | os.PathLike[str], progress: bool = True,
     metrics: dict[str, Any] = {
         "units": "bits per dimension on held-out images (uniform dequantisation, one draw per image); "
                  "history NLLs are nats per image on the unit cube",
-        "preset": job.preset,
-        "seed": job.seed,
         "data": {**asdict(job.data), "shape": list(spec.event_shape), "levels": levels,
                  "train": len(train.pixels), "validation": len(val.pixels), "test": len(test.pixels)},
-        "train_config": job.train.to_dict(),
-        "architecture": spec.to_dict(),
-        "parameters": count_parameters(flow),
-        "training_seconds": result.seconds,
-        "steps": result.steps,
-        "epochs_run": len(result.history),
-        "best_epoch": result.best_epoch,
-        "stopped_reason": result.stopped_reason,
-        "diverged": result.diverged,
         "test_bits_per_dim": asdict(test_bits),
         "baseline_independent_pixels_bits_per_dim": independent_pixel_bits(train, test),
         "reconstruction_exact": bool((reconstruct(flow, test.pixels, levels, test_context) == test.pixels).all()),
-        "machine": {"platform": platform.platform(), "torch": torch.__version__,
-                    "threads": torch.get_num_threads(), "device": str(device), "processes": process_group()[1]},
-        "history": result.history,
+        **training_metrics(job, flow, result, device),
     }
     if not main_process:
         return metrics

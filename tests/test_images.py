@@ -114,6 +114,9 @@ def test_sample_grid_and_interpolation(png_model: tuple[Path, Path], tmp_path: P
     assert main(["sample", "--model", str(out), "-n", "6", "--temperatures", "0.5,1.0", "-o", str(grid),
                  "--quiet"]) == 0
     assert Image.open(grid).size == (4 * (6 * 9 + 1), 4 * (2 * 9 + 1))
+    square = tmp_path / "square.png"
+    assert main(["sample", "--model", str(out), "-n", "64", "--temperature", "0.7", "-o", str(square), "--quiet"]) == 0
+    assert Image.open(square).size == (4 * (8 * 9 + 1), 4 * (8 * 9 + 1))
     strip = tmp_path / "strip.png"
     first, last = sorted(pictures.iterdir())[:2]
     assert main(["interpolate", "--model", str(out), str(first), str(last), "--steps", "5", "-o", str(strip),

@@ -4,6 +4,7 @@ bits per dimension of a folder."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -94,9 +95,13 @@ def decode_to_pngs(flow: Flow, spec: ImageFlowSpec, codes: np.ndarray, folder: P
 
 def sample_grid(flow: Flow, spec: ImageFlowSpec, n: int, temperatures: list[float], seed: int,
                 output: Path, context: torch.Tensor | None = None) -> None:
-    """``n`` samples per temperature: one row each in a PNG grid, or all in a
-    ``.npy`` of pixel levels ``(rows * n, C, H, W)``."""
+    """``n`` samples per temperature: in a PNG, one row per temperature (or, for a
+    single temperature, a square-ish grid), or all in a ``.npy`` of pixel levels
+    ``(temperatures * n, C, H, W)``."""
     rows = [sample_pixels(flow, n, t, spec.levels, seed, context) for t in temperatures]
+    if len(rows) == 1:
+        columns = math.ceil(math.sqrt(n))
+        rows = [rows[0][start:start + columns] for start in range(0, n, columns)]
     if output.suffix.lower() == ".npy":
         write_points_array(output, np.concatenate(rows).astype(np.uint8))
     elif output.suffix.lower() == ".png":

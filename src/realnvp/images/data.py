@@ -135,8 +135,8 @@ def write_png(path: str | os.PathLike[str], pixels: np.ndarray, levels: int) -> 
 
 def write_grid(path: str | os.PathLike[str], rows: list[np.ndarray], levels: int, scale: int = 4,
                gap: int = 1) -> None:
-    """Images ``(N, C, H, W)`` per row, tiled into one PNG with a white gap,
-    each pixel shown as a ``scale x scale`` block."""
+    """Images ``(N, C, H, W)`` per row (rows may be shorter), tiled into one PNG
+    with a white gap, each pixel shown as a ``scale x scale`` block."""
     blocks = [to_bytes(row, levels) for row in rows]
     n = max(len(b) for b in blocks)
     c, h, w = blocks[0].shape[1:]

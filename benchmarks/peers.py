@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gemm_peak import measure as measure_gemm_peak
 from realnvp.architecture import build_flow
 from realnvp.datasets import sample_moons
 from realnvp.files import write_text_atomically
@@ -125,6 +126,22 @@ BUILDERS: dict[str, Callable[[], Candidate]] = {
 }
 
 
+def linear_weights(module: nn.Module) -> int:
+    """Weights of every dense layer (a 2-D ``weight``, whatever the library's class):
+    each is one multiply-add per sample in a forward pass."""
+    return sum(m.weight.numel() for m in module.modules()
+               if isinstance(getattr(m, "weight", None), Tensor) and m.weight.dim() == 2)
+
+
+def peak_fractions(row: dict, weights: int, peak_gflops: float) -> dict[str, float]:
+    """Share of the float32 GEMM peak each path reaches: a forward pass costs
+    ``2 x weights`` FLOPs per sample, training (forward and backward) three times that."""
+    return {
+        "train_fraction_of_fp32_peak": 6 * weights * row["train_samples_per_s"] / (peak_gflops * 1e9),
+        "log_prob_fraction_of_fp32_peak": 2 * weights * row["log_prob_samples_per_s"] / (peak_gflops * 1e9),
+    }
+
+
 def train_and_test(candidate: Candidate, train: Tensor, test: Tensor, steps: int, seed: int) -> dict:
     """Train with Adam at 1e-4, batch 256, in a seeded order; samples/s after a
     short warm-up, and the test NLL after ``steps`` steps."""
@@ -184,16 +201,20 @@ def table(rows: list[dict], description: str, command: str) -> str:
     lines = [
         f"Machine: {description}.", f"Command: `{command}`.", "",
         "| library | parameters | train samples/s (batch 256) | log_prob samples/s (batch 10k) "
-        "| sample samples/s (batch 10k) | test NLL after {} steps | layer used |".format(rows[0]["steps"]),
-        "|---|---|---|---|---|---|---|",
+        "| sample samples/s (batch 10k) | test NLL after {} steps | training, % of fp32 peak "
+        "| log_prob, % of fp32 peak | layer used |".format(rows[0]["steps"]),
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['library']} | {r['parameters']:,} | {r['train_samples_per_s']:,.0f} "
             f"| {r['log_prob_samples_per_s']:,.0f} | {r['sample_samples_per_s']:,.0f} "
-            f"| {r['test_nll_standardized']:.4f} | {r['note']} |"
+            f"| {r['test_nll_standardized']:.4f} | {100 * r['train_fraction_of_fp32_peak']:.0f} "
+            f"| {100 * r['log_prob_fraction_of_fp32_peak']:.0f} | {r['note']} |"
         )
-    lines += ["", "NLL in nats per point, standardised coordinates, on 20,000 fresh test points."]
+    lines += ["", "NLL in nats per point, standardised coordinates, on 20,000 fresh test points. "
+              "Share of peak: FLOPs per sample (2 per Linear weight forward, 6 for training) "
+              "times samples/s, over the float32 GEMM peak measured in the same run."]
     return "\n".join(lines) + "\n"
 
 
@@ -218,10 +239,13 @@ def main() -> None:
         rows.append(train_and_test(candidate, train, test, args.steps, args.seed))
         candidates.append(candidate)
     throughput = evaluation_throughput(candidates, test[:EVAL_BATCH], args.repeats)
-    for row in rows:
+    peak = measure_gemm_peak()
+    for row, candidate in zip(rows, candidates):
         row.update(throughput[row["library"]])
+        row.update(peak_fractions(row, linear_weights(candidate.module), peak["float32"]["4096"]))
         print(json.dumps(row), flush=True)
-    description = machine()
+    description = machine() + (f"; GEMM peak {peak['float32']['4096']:.0f} GFLOP/s float32, "
+                               f"{peak['bfloat16']['4096']:.0f} bfloat16 (4096^3)")
     command = f"python benchmarks/peers.py --steps {args.steps} --seed {args.seed}"
     write_text_atomically(args.out / "peers.json",
                           json.dumps({"machine": description, "command": command, "rows": rows}, indent=2) + "\n")

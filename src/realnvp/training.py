@@ -143,10 +143,14 @@ def fit(
     epoch are restored; ``result.diverged`` says so.
 
     ``progress`` shows a progress bar (epoch, running NLL, time left) when
-    standard error is a terminal. After every epoch ``checkpoint(state)`` receives a :class:`TrainingState`;
-    passing it back as ``resume`` (with the same data and configuration)
-    continues exactly where it was taken: on the CPU the end result is
-    bit-identical to an uninterrupted run.
+    standard error is a terminal. After every epoch ``checkpoint(state)``
+    receives a :class:`TrainingState` (copies, safe to keep); passing it back as
+    ``resume`` (with the same data and configuration) continues exactly where it
+    was taken: on the CPU the end result is bit-identical to an uninterrupted run.
+
+    Inside a ``torch.distributed`` group the model is wrapped in
+    DistributedDataParallel and each process trains on its share of every
+    global minibatch.
 
     For a conditional flow, ``train_context (n, features)`` and ``val_context``
     hold each row's context. ``preprocess(batch, generator)``, when given, turns

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -30,3 +37,17 @@ def small_flow(moons: torch.Tensor) -> Flow:
         for p in flow.parameters():
             p.add_(0.2 * torch.randn(p.shape, generator=generator))
     return flow.eval()
+
+
+def kill_after_epoch(process: subprocess.Popen, out: Path, epoch: int, timeout: float = 240) -> int:
+    """SIGKILL a training run (its whole process group) once its checkpoint in
+    ``out`` reaches ``epoch``; returns the epoch of the checkpoint left behind."""
+    checkpoint = out / "checkpoint.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if checkpoint.exists() and json.loads(checkpoint.read_text())["epoch"] >= epoch:
+            break
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    return json.loads(checkpoint.read_text())["epoch"]

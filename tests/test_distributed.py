@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors.torch import load_file
+
+from tests.conftest import kill_after_epoch
 
 TORCHRUN = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
 pytestmark = pytest.mark.skipif(TORCHRUN is None, reason="torchrun is not installed")
@@ -73,15 +73,7 @@ def test_resume_with_a_different_number_of_processes(runs: tuple[Path, Path, Pat
     data, one, _ = runs
     killed = tmp_path / "killed"
     process = _train(killed, data, 2, "--epochs", "6", wait=False)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        checkpoint = killed / "checkpoint.json"
-        if checkpoint.exists() and json.loads(checkpoint.read_text())["epoch"] >= 2:
-            break
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    epoch = json.loads((killed / "checkpoint.json").read_text())["epoch"]
+    epoch = kill_after_epoch(process, killed, 2)
     assert 2 <= epoch < 6 and not (killed / "model.json").exists()
     resumed = subprocess.run([sys.executable, "-m", "realnvp.cli", "train", "--resume", str(killed),
                               "--threads", "1", "--quiet"], env=ENV, timeout=300, check=False)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ from scipy.stats import multivariate_normal
 import realnvp
 from realnvp.cli import EXIT_BAD_INPUT, main
 from realnvp.tabular import read_table
+from tests.conftest import kill_after_epoch
 
 
 def correlated_gaussian(dim: int, rows: int, seed: int = 0) -> tuple[np.ndarray, multivariate_normal]:
@@ -176,16 +175,8 @@ def test_killed_and_resumed_run_is_bit_identical(tmp_path: Path) -> None:
     subprocess.run([*command, *argv, "--out", str(tmp_path / "whole")], check=True, env=env)
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen([*command, *argv, "--out", str(killed)], env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        checkpoint = killed / "checkpoint.json"
-        if checkpoint.exists() and json.loads(checkpoint.read_text())["epoch"] >= 4:
-            break
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    epoch = json.loads((killed / "checkpoint.json").read_text())["epoch"]
+    process = subprocess.Popen([*command, *argv, "--out", str(killed)], env=env, start_new_session=True)
+    epoch = kill_after_epoch(process, killed, 4)
     assert 4 <= epoch < 12 and not (killed / "model.json").exists()
 
     subprocess.run([*command, "train", "--resume", str(killed), "--threads", "1", "--quiet"], check=True, env=env)

@@ -171,8 +171,7 @@ class Model:
 
     def tensor(self, values: np.ndarray) -> torch.Tensor:
         """``values`` on the model's device and dtype."""
-        reference = next(self.flow.parameters())
-        return torch.as_tensor(values, dtype=reference.dtype, device=reference.device)
+        return self.flow.as_input(values)
 
     def context(self, n: int) -> torch.Tensor | None:
         """The one-hot ``--condition`` for ``n`` rows; ``None`` for an unconditional model."""

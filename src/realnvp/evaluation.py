@@ -40,12 +40,10 @@ def log_prob_numpy(flow: Flow, x: np.ndarray, context: np.ndarray | None = None,
     """The model's ``log p(x)`` (or ``log p(x | context)``) in nats for
     ``x (n, dim)``, shaped ``(n,)``, in float64."""
     flow.eval()
-    reference = next(flow.parameters())
     out = []
     for start in range(0, len(x), batch_size):
-        block = torch.as_tensor(x[start:start + batch_size]).to(device=reference.device, dtype=reference.dtype)
-        block_context = None if context is None else torch.as_tensor(context[start:start + batch_size]).to(
-            device=reference.device, dtype=reference.dtype)
+        block = flow.as_input(x[start:start + batch_size])
+        block_context = None if context is None else flow.as_input(context[start:start + batch_size])
         log_p = (flow.standardized_log_prob(block, block_context) if standardized
                  else flow.log_prob(block, block_context))
         out.append(log_p.double().cpu())

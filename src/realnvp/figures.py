@@ -31,7 +31,7 @@ def plot_reference_figure(flow: Flow, x: np.ndarray, path: str | os.PathLike[str
     """The reference's 2x2 figure: the data ``X``, its codes ``f(X)``, base
     samples ``Z`` and their images ``g(Z)``; ``x (n, 2)`` in data coordinates."""
     reference = next(flow.parameters())
-    data = torch.as_tensor(x, dtype=reference.dtype, device=reference.device)
+    data = flow.as_input(x)
     codes = flow.encode(data).cpu().numpy()
     generator = torch.Generator(device=reference.device).manual_seed(seed)
     latent = torch.randn(len(x), 2, generator=generator, device=reference.device, dtype=reference.dtype)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -51,6 +52,15 @@ class Flow(nn.Module):
         self.event_shape = tuple(event_shape)
         # Follows .to(device/dtype) so samples are drawn where the model lives.
         self.register_buffer("_reference", torch.zeros(()), persistent=False)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating-point type the model computes in."""
+        return self._reference.dtype
+
+    def as_input(self, values: Tensor | np.ndarray) -> Tensor:
+        """``values`` as a tensor on the model's device and in its dtype."""
+        return torch.as_tensor(values).to(device=self._reference.device, dtype=self._reference.dtype)
 
     def to_latent(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``x (batch, *event_shape) -> (z, log|det dz/dx|)``, standardisation included."""

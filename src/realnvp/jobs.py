@@ -8,7 +8,6 @@ the checkpoint as JSON, so resuming needs nothing but the directory.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -31,7 +30,7 @@ from realnvp.figures import (
     plot_pairs,
     plot_reference_figure,
 )
-from realnvp.files import write_text_atomically
+from realnvp.files import file_sha256, write_text_atomically
 from realnvp.flow import Flow
 from realnvp.presets import Preset, tabular_preset
 from realnvp.serialization import save
@@ -94,14 +93,6 @@ class Splits:
     val_context: np.ndarray | None = None
     test_context: np.ndarray | None = None
     test_labels: np.ndarray | None = None
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def moons_job(preset: Preset, seed: int, conditional: bool = False, **overrides: Any) -> Job:

@@ -13,7 +13,6 @@ checkpoints are the bundle ``checkpoint`` (see :mod:`realnvp.checkpoint`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from realnvp.architecture import Spec, build, spec_from_dict
-from realnvp.files import write_atomically, write_text_atomically
+from realnvp.files import file_sha256, write_atomically, write_text_atomically
 from realnvp.flow import Flow
 
 FORMAT_VERSION = 1
@@ -35,14 +34,6 @@ class ModelFileError(ValueError):
     """A model or checkpoint that cannot be loaded; the message names the file."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_bundle(directory: str | Path, stem: str, tensors: dict[str, torch.Tensor], document: dict[str, Any]) -> Path:
     """Write ``tensors`` and the JSON ``document`` as the bundle ``stem``; returns the JSON path."""
     directory = Path(directory)
@@ -50,7 +41,7 @@ def write_bundle(directory: str | Path, stem: str, tensors: dict[str, torch.Tens
     flat = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
     staging = directory / f".{stem}.staging.safetensors"
     write_atomically(staging, lambda tmp: save_file(flat, str(tmp)))
-    sha = _sha256(staging)
+    sha = file_sha256(staging)
     tensor_file = directory / f"{stem}-{sha[:16]}.safetensors"
     staging.replace(tensor_file)
     document = {
@@ -91,7 +82,7 @@ def read_bundle(directory: str | Path, stem: str) -> tuple[dict[str, Any], dict[
     tensor_file = directory / str(document.get("tensors", ""))
     if not tensor_file.is_file():
         raise ModelFileError(f"{tensor_file}: tensor file named in {directory / f'{stem}.json'} not found")
-    if _sha256(tensor_file) != document.get("tensors_sha256"):
+    if file_sha256(tensor_file) != document.get("tensors_sha256"):
         raise ModelFileError(f"{tensor_file}: checksum differs from {stem}.json; the file is truncated or altered")
     try:
         return document, load_file(str(tensor_file))

@@ -29,11 +29,6 @@ from realnvp.images.quantization import bin_centres, quantize
 from realnvp.tabular import DataFileError, write_points_array
 
 
-def _tensor(flow: Flow, values: np.ndarray) -> torch.Tensor:
-    reference = next(flow.parameters())
-    return torch.as_tensor(values, dtype=reference.dtype, device=reference.device)
-
-
 def read_model_images(spec: ImageFlowSpec, paths: list[Path]) -> ImageSet:
     """PNG/JPEG files as the model's pixel levels; refuses another shape."""
     images = read_images(paths, mode="L" if spec.channels == 1 else "RGB")
@@ -62,8 +57,8 @@ def encode_images(flow: Flow, spec: ImageFlowSpec, paths: list[Path], context: t
                   ) -> np.ndarray:
     """Codes ``(N, C, H, W)`` of the pictures, each pixel taken at its bin's centre."""
     images = read_model_images(spec, paths)
-    x = bin_centres(torch.as_tensor(images.pixels), spec.levels, next(flow.parameters()).dtype)
-    return flow.encode(x.to(next(flow.parameters()).device), context).double().cpu().numpy()
+    x = flow.as_input(bin_centres(torch.as_tensor(images.pixels), spec.levels, flow.dtype))
+    return flow.encode(x, context).double().cpu().numpy()
 
 
 def read_codes(spec: ImageFlowSpec, path: str | os.PathLike[str]) -> np.ndarray:
@@ -85,7 +80,7 @@ def read_codes(spec: ImageFlowSpec, path: str | os.PathLike[str]) -> np.ndarray:
 def decode_to_pngs(flow: Flow, spec: ImageFlowSpec, codes: np.ndarray, folder: Path,
                    context: torch.Tensor | None = None) -> list[Path]:
     """Decode codes and write ``0000.png``, ``0001.png``, ... into ``folder``."""
-    pixels = quantize(flow.decode(_tensor(flow, codes), context), spec.levels).cpu().numpy()
+    pixels = quantize(flow.decode(flow.as_input(codes), context), spec.levels).cpu().numpy()
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{i:04d}.png" for i in range(len(pixels))]
     for path, image in zip(paths, pixels):
@@ -116,7 +111,7 @@ def interpolate(flow: Flow, spec: ImageFlowSpec, first: Path, last: Path, steps:
     """Decode ``steps`` points on the straight line between the codes of two pictures
     (``context``: ``(steps, features)`` for a conditional model)."""
     ends = None if context is None else context[:1].expand(2, -1)
-    codes = _tensor(flow, encode_images(flow, spec, [first, last], ends))
+    codes = flow.as_input(encode_images(flow, spec, [first, last], ends))
     weights = torch.linspace(0, 1, steps, dtype=codes.dtype, device=codes.device).reshape(-1, 1, 1, 1)
     path = (1 - weights) * codes[0] + weights * codes[1]
     write_grid(output, [quantize(flow.decode(path, context), spec.levels).cpu().numpy()], spec.levels)

@@ -22,7 +22,8 @@ from realnvp.flow import Flow
 from realnvp.images.architecture import ImageFlowSpec, build_image_flow
 from realnvp.images.data import ImageSet, load_digits_images, read_image_array, read_image_folder, write_grid
 from realnvp.images.quantization import bin_centres, bits_per_dim, dequantize, quantize
-from realnvp.jobs import DataSource, Job, file_sha256, training_metrics
+from realnvp.files import file_sha256
+from realnvp.jobs import DataSource, Job, training_metrics
 from realnvp.presets import image_preset
 from realnvp.serialization import save
 from realnvp.tabular import DataFileError
@@ -95,25 +96,19 @@ def independent_pixel_bits(train: ImageSet, test: ImageSet) -> float:
     return float(-np.log2(chosen).mean())
 
 
-def _on(flow: Flow, values: torch.Tensor | None) -> torch.Tensor | None:
-    reference = next(flow.parameters())
-    return None if values is None else values.to(device=reference.device, dtype=reference.dtype)
-
-
 @torch.no_grad()
 def image_bits(flow: Flow, images: ImageSet, context: torch.Tensor | None = None, seed: int = EVAL_SEED,
                batch: int = 512) -> np.ndarray:
     """Bits per dimension of each image (given its ``context`` row), with one
     seeded dequantisation draw each."""
     flow.eval()
-    reference = next(flow.parameters())
     generator = torch.Generator().manual_seed(seed)
     dims = int(np.prod(images.pixels.shape[1:]))
     out = []
     for start in range(0, len(images.pixels), batch):
         pixels = torch.as_tensor(images.pixels[start:start + batch])
-        x = dequantize(pixels, images.levels, generator, reference.dtype).to(reference.device)
-        block_context = None if context is None else _on(flow, context[start:start + batch])
+        x = flow.as_input(dequantize(pixels, images.levels, generator, flow.dtype))
+        block_context = None if context is None else flow.as_input(context[start:start + batch])
         out.append(bits_per_dim(flow.log_prob(x, block_context), dims, images.levels).double().cpu())
     return torch.cat(out).numpy()
 
@@ -121,9 +116,8 @@ def image_bits(flow: Flow, images: ImageSet, context: torch.Tensor | None = None
 @torch.no_grad()
 def reconstruct(flow: Flow, pixels: np.ndarray, levels: int, context: torch.Tensor | None = None) -> np.ndarray:
     """Encode at the bin centres, decode, and round back to pixel levels."""
-    reference = next(flow.parameters())
-    x = bin_centres(torch.as_tensor(pixels), levels, reference.dtype).to(reference.device)
-    context = _on(flow, context)
+    x = flow.as_input(bin_centres(torch.as_tensor(pixels), levels, flow.dtype))
+    context = None if context is None else flow.as_input(context)
     return quantize(flow.decode(flow.encode(x, context), context), levels).cpu().numpy()
 
 
@@ -133,7 +127,8 @@ def sample_pixels(flow: Flow, n: int, temperature: float, levels: int, seed: int
     """``n`` generated images ``(n, C, H, W)`` at ``temperature`` (given ``context
     (n, features)``), as pixel levels."""
     generator = torch.Generator().manual_seed(seed)
-    return quantize(flow.sample(n, temperature, _on(flow, context), generator), levels).cpu().numpy()
+    context = None if context is None else flow.as_input(context)
+    return quantize(flow.sample(n, temperature, context, generator), levels).cpu().numpy()
 
 
 def run_image_job(job: Job, out: str | os.PathLike[str], progress: bool = True,

@@ -35,7 +35,7 @@ def small_flow(moons: torch.Tensor) -> Flow:
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for p in flow.parameters():
-            p.add_(0.2 * torch.randn(p.shape, generator=generator))
+            p.add_(0.1 * torch.randn(p.shape, generator=generator))
     return flow.eval()
 
 

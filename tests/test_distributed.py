@@ -54,11 +54,14 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 
 def test_two_processes_match_one_with_the_same_global_batch(runs: tuple[Path, Path, Path]) -> None:
     _, one, two = runs
-    # float32 sums in another order: the runs drift apart by ~1e-5 in the weights, ~1e-3 nats in NLL
+    # float32 sums in another order: the runs drift apart by ~1e-5 (relative L2)
+    # in each weight tensor, up to ~3e-4 in single weights, ~1e-3 nats in NLL
     np.testing.assert_allclose(_val_history(two), _val_history(one), rtol=0, atol=5e-3)
     single, parallel = _weights(one), _weights(two)
     for name in single:
-        np.testing.assert_allclose(parallel[name], single[name], rtol=0, atol=1e-4, err_msg=name)
+        drift = np.linalg.norm(parallel[name] - single[name]) / max(np.linalg.norm(single[name]), 1e-12)
+        assert drift < 5e-4, (name, drift)
+        np.testing.assert_allclose(parallel[name], single[name], rtol=0, atol=2e-3, err_msg=name)
     assert json.loads((two / "metrics.json").read_text())["machine"]["processes"] == 2
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from realnvp.stacked_mlp import StackedMLP
+
 
 class MLP(nn.Sequential):
     """``depth`` hidden layers of ``Linear(width) + ReLU``, then ``Linear(out_features)``.
@@ -102,19 +104,6 @@ class Conditioner(nn.Module):
         raise NotImplementedError
 
 
-class SeparateConditioner(Conditioner):
-    """Two networks, one for ``s`` and one for ``t``, as in the reference."""
-
-    def __init__(self, s_net: nn.Module, t_net: nn.Module) -> None:
-        super().__init__()
-        self.s_net = s_net
-        self.t_net = t_net
-
-    def forward(self, x_a: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        h = self.network_input(x_a, context)
-        return self.s_net(h), self.t_net(h)
-
-
 class SharedConditioner(Conditioner):
     """One network whose output ``(batch, 2k, ...)`` is halved into ``s`` and ``t``."""
 
@@ -127,6 +116,25 @@ class SharedConditioner(Conditioner):
         return raw_s, t
 
 
+class StackedConditioner(Conditioner):
+    """MLP conditioner: separate ``s`` and ``t`` networks (as in the reference),
+    stacked so that both run as one batched matrix multiply per layer, or one
+    network whose output is halved into ``s`` and ``t``."""
+
+    def __init__(self, networks: StackedMLP) -> None:
+        super().__init__()
+        if networks.networks not in (1, 2):
+            raise ValueError(f"a conditioner stacks 1 or 2 networks, got {networks.networks}")
+        self.networks = networks
+
+    def forward(self, x_a: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        out = self.networks(self.network_input(x_a, context))
+        if len(out) == 2:
+            return out[0], out[1]
+        raw_s, t = out[0].chunk(2, dim=1)
+        return raw_s, t
+
+
 def mlp_conditioner(
     in_features: int,
     out_features: int,
@@ -136,13 +144,14 @@ def mlp_conditioner(
     context_features: int = 0,
     zero_init: bool = False,
     glorot_init: bool = False,
-) -> Conditioner:
+    hidden_dtype: torch.dtype | None = None,
+) -> StackedConditioner:
     """An MLP conditioner from ``(batch, in_features)`` (plus context) to two
-    ``(batch, out_features)``: separate ``s`` and ``t`` networks, or one shared."""
+    ``(batch, out_features)``: separate ``s`` and ``t`` networks, or one shared;
+    ``hidden_dtype=torch.bfloat16`` multiplies the hidden layers in bfloat16."""
     n_in = in_features + context_features
     if separate:
-        return SeparateConditioner(
-            MLP(n_in, out_features, width, depth, zero_init, glorot_init),
-            MLP(n_in, out_features, width, depth, zero_init, glorot_init),
-        )
-    return SharedConditioner(MLP(n_in, 2 * out_features, width, depth, zero_init, glorot_init))
+        mlps = [MLP(n_in, out_features, width, depth, zero_init, glorot_init) for _ in range(2)]
+    else:
+        mlps = [MLP(n_in, 2 * out_features, width, depth, zero_init, glorot_init)]
+    return StackedConditioner(StackedMLP(mlps, hidden_dtype))

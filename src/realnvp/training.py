@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from realnvp.bijectors import ActNorm
 from realnvp.flow import Flow
+from realnvp.stacked_mlp import StackedMLP
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,17 @@ class TrainResult:
     diverged: bool = False
 
 
+def _fused_adam_supported(module: nn.Module) -> bool:
+    """Adam's fused kernel (one pass over all parameters instead of a dozen
+    element-wise ops per tensor) takes floating-point tensors on the CPU or CUDA."""
+    return all(p.dtype.is_floating_point and p.device.type in ("cpu", "cuda") for p in module.parameters())
+
+
 def l2_penalty(module: nn.Module) -> Tensor:
-    """``sum(w^2)`` over the weights of every ``nn.Linear`` in ``module``."""
+    """``sum(w^2)`` over the weight matrices of every dense layer in ``module``
+    (``nn.Linear`` and :class:`StackedMLP`), not the biases."""
     weights = [m.weight for m in module.modules() if isinstance(m, nn.Linear)]
+    weights += [w for m in module.modules() if isinstance(m, StackedMLP) for w in m.kernels()]
     return sum((w.square().sum() for w in weights), start=torch.zeros((), device=weights[0].device))
 
 
@@ -168,7 +177,7 @@ def fit(
         val_context = val_context.to(device=param.device, dtype=param.dtype)
     n = train.shape[0]
     steps_per_epoch = math.ceil(n / config.batch_size)
-    optimizer = torch.optim.Adam(flow.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(flow.parameters(), lr=config.lr, fused=_fused_adam_supported(flow))
     scheduler = _learning_rate_scheduler(optimizer, config, steps_per_epoch * config.epochs)
     generator = torch.Generator().manual_seed(config.seed)
     result, since_best, first_epoch = TrainResult(), 0, 1

@@ -35,7 +35,7 @@ def test_outputs_and_gradients_match_the_separate_networks(k: int, depth: int) -
         # an MLP's parameters come as weight (fan_out, fan_in), bias, weight, bias, ...
         per_layer = torch.autograd.grad((expected * weights).sum(), list(mlp.parameters()), retain_graph=True)
         for layer in range(layers):
-            torch.testing.assert_close(grad_params[layer][i], per_layer[2 * layer].t(), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(grad_params[layer][i], per_layer[2 * layer], atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(grad_params[layers + layer][i, 0], per_layer[2 * layer + 1], atol=1e-5, rtol=1e-5)
 
 

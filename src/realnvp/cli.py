@@ -39,6 +39,7 @@ from realnvp.images.commands import (
 from realnvp.images.job import image_job, run_image_job
 from realnvp.jobs import Job, file_job, moons_job, run_job
 from realnvp.presets import PRESETS, get_preset
+from realnvp.runtime import configure_cpu
 from realnvp.serialization import ModelFileError, load, read_config
 from realnvp.tabular import DataFileError, read_table, write_points, write_points_array
 
@@ -435,10 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Flush subnormal floats to zero. The flag is per thread and PyTorch's worker
-    # threads inherit it only when they start after it is set, so it is set first:
-    # an L2 penalty drives weights to ~1e-33, and subnormal products slow x86 CPUs.
-    torch.set_flush_denormal(True)
+    configure_cpu()  # first, before PyTorch's thread pool starts
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))

@@ -1,7 +1,7 @@
 """Several MLPs of one shape on one input, computed as batched matrix multiplies.
 
 The ``s`` and ``t`` networks of a coupling read the same input. Stacking their
-weights, ``W_l: (k, fan_in, fan_out)``, turns each layer of the ``k`` networks
+weights, ``W_l: (k, fan_out, fan_in)``, turns each layer of the ``k`` networks
 into one ``torch.bmm``, which the CPU spreads over its cores one network per
 core, and a hand-written backward pass does only the matrix multiplies and
 element-wise work the gradient needs (no input gradient where the input needs
@@ -14,8 +14,8 @@ conditioner only, which the coupling tolerates exactly (see
 
 For ``x: (batch, n_in)`` and every network ``i``::
 
-    h_0 = relu(x W_0[i] + b_0[i]),  h_l = relu(h_{l-1} W_l[i] + b_l[i]),
-    out[i] = h_{L-1} W_L[i] + b_L[i]                       # (batch, n_out)
+    h_0 = relu(x W_0[i]^T + b_0[i]),  h_l = relu(h_{l-1} W_l[i]^T + b_l[i]),
+    out[i] = h_{L-1} W_L[i]^T + b_L[i]                     # (batch, n_out)
 """
 
 from __future__ import annotations
@@ -27,32 +27,72 @@ from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 
-def _layer_input_dtype(layer: int, layers: int, input_dtype: torch.dtype, hidden_dtype: torch.dtype) -> torch.dtype:
-    """The dtype layer ``layer`` of ``layers`` multiplies in: ``hidden_dtype``
-    for the width-to-width layers, the input's for the first and the last."""
-    return hidden_dtype if 0 < layer < layers - 1 else input_dtype
+#: From this many rows on, each network's layer runs as one oneDNN matrix
+#: multiply with the bias and ReLU fused into it, which spreads over the cores by
+#: itself; below it a small multiply runs on one core, and one batched multiply
+#: over the networks (one network per core) is faster (benchmarks/stacked_mlp.py).
+FUSED_LINEAR_MIN_ROWS = 2048
+
+
+def _cast(x: Tensor, hidden_dtype: torch.dtype, params: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+    """Each layer's weights and biases in the dtype it multiplies in:
+    ``hidden_dtype`` for the width-to-width layers, the input's for the first
+    and the last. The bias goes with its product: adding a float32 bias to a
+    bfloat16 product takes a slow mixed-dtype path (10x at batch 10,000)."""
+    layers = len(params) // 2
+    dtypes = [hidden_dtype if 0 < layer < layers - 1 else x.dtype for layer in range(layers)]
+    weights = [w.to(dtype) for w, dtype in zip(params[:layers], dtypes)]
+    biases = [b.to(dtype) for b, dtype in zip(params[layers:], dtypes)]
+    return weights, biases
+
+
+def _fused_linear_available(x: Tensor) -> bool:
+    return (x.device.type == "cpu" and x.shape[0] >= FUSED_LINEAR_MIN_ROWS
+            and x.dtype in (torch.float32, torch.bfloat16) and torch.backends.mkldnn.is_available())
+
+
+def _forward(x: Tensor, weights: list[Tensor], biases: list[Tensor], keep_inputs: bool) -> tuple[Tensor, list[Tensor]]:
+    """The networks on ``x (batch, n_in)``: the output ``(k, batch, n_out)`` and,
+    if ``keep_inputs``, each layer's input ``(k, batch, fan_in)`` for the backward pass.
+
+    Small batches run all networks at once, one ``torch.bmm`` per layer; large
+    ones one network at a time, each layer one oneDNN multiply with its bias
+    and ReLU. Both compute the same thing.
+    """
+    last = len(weights) - 1
+    if not _fused_linear_available(x):
+        h, inputs = x.expand(weights[0].shape[0], *x.shape), []
+        for layer, (weight, bias) in enumerate(zip(weights, biases)):
+            h = h.to(weight.dtype)
+            inputs.append(h)
+            h = torch.baddbmm(bias, h, weight.transpose(1, 2))
+            if layer < last:
+                h = h.relu_()
+        return h, inputs if keep_inputs else []
+    outputs, per_network = [], []
+    for i in range(weights[0].shape[0]):
+        h, network_inputs = x, []
+        for layer, (weight, bias) in enumerate(zip(weights, biases)):
+            h = h.to(weight.dtype)
+            network_inputs.append(h)
+            h = torch.ops.mkldnn._linear_pointwise(h, weight[i], bias[i, 0], "relu" if layer < last else "none", [], "")
+        outputs.append(h)
+        per_network.append(network_inputs)
+    inputs = [torch.stack(layer) for layer in zip(*per_network)] if keep_inputs else []
+    return torch.stack(outputs), inputs
 
 
 class _StackedMLPFunction(torch.autograd.Function):
     """Forward and backward of :class:`StackedMLP`; ``params`` are the
-    weights ``(k, fan_in, fan_out)`` of every layer, then the biases ``(k, 1, fan_out)``."""
+    weights ``(k, fan_out, fan_in)`` of every layer, then the biases ``(k, 1, fan_out)``."""
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, hidden_dtype: torch.dtype, *params: Tensor) -> Tensor:
-        layers = len(params) // 2
-        weights, biases = params[:layers], params[layers:]
-        h = x.expand(weights[0].shape[0], *x.shape)
-        inputs, cast_weights = [], []
-        for layer, (weight, bias) in enumerate(zip(weights, biases)):
-            h = h.to(_layer_input_dtype(layer, layers, x.dtype, hidden_dtype))
-            inputs.append(h)
-            cast_weights.append(weight.to(h.dtype))
-            h = torch.add(torch.bmm(h, cast_weights[-1]), bias)
-            if layer < layers - 1:
-                h = h.relu_()
-        ctx.weight_dtype = weights[0].dtype
-        ctx.save_for_backward(*inputs, *cast_weights)
-        return h
+        weights, biases = _cast(x, hidden_dtype, params)
+        out, inputs = _forward(x, weights, biases, keep_inputs=True)
+        ctx.param_dtype = params[0].dtype
+        ctx.save_for_backward(*inputs, *weights)
+        return out
 
     @staticmethod
     @once_differentiable
@@ -65,14 +105,14 @@ class _StackedMLPFunction(torch.autograd.Function):
         grad_x = None
         for layer in reversed(range(layers)):
             weight, layer_input = weights[layer], inputs[layer]
-            bias_grads[layer] = grad.sum(dim=1, keepdim=True, dtype=ctx.weight_dtype)
+            bias_grads[layer] = grad.sum(dim=1, keepdim=True, dtype=ctx.param_dtype)
             grad = grad.to(layer_input.dtype)
-            weight_grads[layer] = torch.bmm(layer_input.transpose(1, 2), grad).to(ctx.weight_dtype)
+            weight_grads[layer] = torch.bmm(grad.transpose(1, 2), layer_input).to(ctx.param_dtype)
             if layer == 0 and not ctx.needs_input_grad[0]:
                 break
-            grad = torch.bmm(grad, weight.transpose(1, 2))
+            grad = torch.bmm(grad, weight)
             if layer == 0:
-                grad_x = grad.sum(dim=0, dtype=ctx.weight_dtype)
+                grad_x = grad.sum(dim=0, dtype=ctx.param_dtype)
             else:
                 # The layer's input is the previous layer's ReLU output: the
                 # gradient passes where that output is positive.
@@ -110,7 +150,7 @@ class StackedMLP(nn.Module):
         if any(len(layers) != len(linears[0]) for layers in linears):
             raise ValueError("stacked MLPs must have the same number of layers")
         self.weights = nn.ParameterList(
-            nn.Parameter(torch.stack([net[layer].weight.detach().t() for net in linears]).contiguous())
+            nn.Parameter(torch.stack([net[layer].weight.detach() for net in linears]))
             for layer in range(len(linears[0]))
         )
         self.biases = nn.ParameterList(
@@ -131,4 +171,7 @@ class StackedMLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x: (batch, n_in) -> (k, batch, n_out)``."""
         hidden_dtype = x.dtype if self.hidden_dtype is None else self.hidden_dtype
-        return _StackedMLPFunction.apply(x, hidden_dtype, *self.weights, *self.biases)
+        params = [*self.weights, *self.biases]
+        if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
+            return _StackedMLPFunction.apply(x, hidden_dtype, *params)
+        return _forward(x, *_cast(x, hidden_dtype, params), keep_inputs=False)[0]

@@ -82,9 +82,9 @@ BIJECTORS: dict[str, Callable[[], Bijector]] = {
     "split_coupling": lambda: SplitAffineCoupling(3, mlp_conditioner(1, 2, 16, 2)),
     "split_coupling_separate": lambda: SplitAffineCoupling(3, mlp_conditioner(2, 1, 16, 2, separate=True), split=2),
     "masked_coupling_bfloat16_conditioner": lambda: MaskedAffineCoupling(
-        torch.tensor([0.0, 1.0, 0.0]), mlp_conditioner(3, 3, 32, 3, separate=True, hidden_dtype=torch.bfloat16)),
+        torch.tensor([0.0, 1.0, 0.0]), mlp_conditioner(3, 3, 32, 3, separate=True, compute_dtype=torch.bfloat16)),
     "split_coupling_bfloat16_conditioner": lambda: SplitAffineCoupling(
-        3, mlp_conditioner(1, 2, 32, 3, hidden_dtype=torch.bfloat16), learn_bound=True),
+        3, mlp_conditioner(1, 2, 32, 3, compute_dtype=torch.bfloat16), learn_bound=True),
     "reverse_permutation": lambda: Permutation.reverse(3),
     "random_permutation": lambda: Permutation.random(3, torch.Generator().manual_seed(0)),
     "actnorm": lambda: _initialized_actnorm(3),

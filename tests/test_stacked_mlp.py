@@ -1,5 +1,5 @@
 """The stacked MLP computes what its networks compute, with exact gradients,
-and its bfloat16 hidden layers stay close to float32."""
+and in bfloat16 it stays close to float32."""
 
 from __future__ import annotations
 
@@ -51,9 +51,9 @@ def test_no_input_gradient_is_computed_where_none_is_needed() -> None:
     assert all(p.grad is not None for p in stacked.parameters())
 
 
-def test_bfloat16_hidden_layers_stay_close_to_float32() -> None:
+def test_bfloat16_networks_stay_close_to_float32() -> None:
     mlps = [MLP(3, 2, width=256, depth=4, glorot_init=True) for _ in range(2)]
-    exact, mixed = StackedMLP(mlps), StackedMLP(mlps, hidden_dtype=torch.bfloat16)
+    exact, mixed = StackedMLP(mlps), StackedMLP(mlps, compute_dtype=torch.bfloat16)
     x = torch.randn(512, 3)
     with torch.no_grad():
         out_exact, out_mixed = exact(x), mixed(x)

@@ -144,14 +144,14 @@ def mlp_conditioner(
     context_features: int = 0,
     zero_init: bool = False,
     glorot_init: bool = False,
-    hidden_dtype: torch.dtype | None = None,
+    compute_dtype: torch.dtype | None = None,
 ) -> StackedConditioner:
     """An MLP conditioner from ``(batch, in_features)`` (plus context) to two
     ``(batch, out_features)``: separate ``s`` and ``t`` networks, or one shared;
-    ``hidden_dtype=torch.bfloat16`` multiplies the hidden layers in bfloat16."""
+    ``compute_dtype=torch.bfloat16`` computes the networks in bfloat16."""
     n_in = in_features + context_features
     if separate:
         mlps = [MLP(n_in, out_features, width, depth, zero_init, glorot_init) for _ in range(2)]
     else:
         mlps = [MLP(n_in, 2 * out_features, width, depth, zero_init, glorot_init)]
-    return StackedConditioner(StackedMLP(mlps, hidden_dtype))
+    return StackedConditioner(StackedMLP(mlps, compute_dtype))

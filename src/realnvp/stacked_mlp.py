@@ -6,11 +6,10 @@ into one ``torch.bmm``, which the CPU spreads over its cores one network per
 core, and a hand-written backward pass does only the matrix multiplies and
 element-wise work the gradient needs (no input gradient where the input needs
 none, the ReLU mask read from the saved activations, the bias gradients as
-sums). The hidden layers (``width -> width``, nearly all the arithmetic) can
-multiply in bfloat16 while the first and last layers and every
-element-wise step stay in the input's dtype: mixed precision for the
-conditioner only, which the coupling tolerates exactly (see
-:mod:`realnvp.bijectors.coupling`).
+sums). The networks can compute in bfloat16 while the coupling's affine
+update, its log-determinant and the base density stay in float32: mixed
+precision for the conditioner only, which the coupling tolerates exactly
+(see :mod:`realnvp.bijectors.coupling`).
 
 For ``x: (batch, n_in)`` and every network ``i``::
 
@@ -30,37 +29,43 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 #: From this many rows on, each network's layer runs as one oneDNN matrix
 #: multiply with the bias and ReLU fused into it, which spreads over the cores by
 #: itself; below it a small multiply runs on one core, and one batched multiply
-#: over the networks (one network per core) is faster (benchmarks/stacked_mlp.py).
+#: over the networks (one network per core) is faster.
 FUSED_LINEAR_MIN_ROWS = 2048
+#: In batched multiplies, a layer with fewer inputs or outputs than this stays
+#: in float32: bfloat16 multiplies that thin run several times slower than
+#: float32 ones at small batches (and cost next to nothing in float32).
+THIN_LAYER = 16
 
 
-def _cast(x: Tensor, hidden_dtype: torch.dtype, params: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
-    """Each layer's weights and biases in the dtype it multiplies in:
-    ``hidden_dtype`` for the width-to-width layers, the input's for the first
-    and the last. The bias goes with its product: adding a float32 bias to a
-    bfloat16 product takes a slow mixed-dtype path (10x at batch 10,000)."""
-    layers = len(params) // 2
-    dtypes = [hidden_dtype if 0 < layer < layers - 1 else x.dtype for layer in range(layers)]
-    weights = [w.to(dtype) for w, dtype in zip(params[:layers], dtypes)]
-    biases = [b.to(dtype) for b, dtype in zip(params[layers:], dtypes)]
-    return weights, biases
-
-
-def _fused_linear_available(x: Tensor) -> bool:
+def _fused(x: Tensor) -> bool:
+    """Whether ``x (batch, n_in)`` takes the oneDNN path of :func:`_forward`."""
     return (x.device.type == "cpu" and x.shape[0] >= FUSED_LINEAR_MIN_ROWS
             and x.dtype in (torch.float32, torch.bfloat16) and torch.backends.mkldnn.is_available())
 
 
+def _cast(x: Tensor, compute_dtype: torch.dtype, params: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+    """Each layer's weight and bias in the dtype it multiplies in: ``compute_dtype``,
+    or ``x``'s for the thin layers of the batched path. The bias goes with its
+    product: adding a float32 bias to a bfloat16 product takes a slow
+    mixed-dtype path (10x at batch 10,000)."""
+    layers = len(params) // 2
+    fused = _fused(x)
+    dtypes = [compute_dtype if fused or min(w.shape[1:]) >= THIN_LAYER else x.dtype for w in params[:layers]]
+    return ([w.to(dtype) for w, dtype in zip(params[:layers], dtypes)],
+            [b.to(dtype) for b, dtype in zip(params[layers:], dtypes)])
+
+
 def _forward(x: Tensor, weights: list[Tensor], biases: list[Tensor], keep_inputs: bool) -> tuple[Tensor, list[Tensor]]:
-    """The networks on ``x (batch, n_in)``: the output ``(k, batch, n_out)`` and,
-    if ``keep_inputs``, each layer's input ``(k, batch, fan_in)`` for the backward pass.
+    """The networks on ``x (batch, n_in)``, each layer in its weight's dtype:
+    the output ``(k, batch, n_out)`` in ``x``'s dtype and, if ``keep_inputs``,
+    each layer's input ``(k, batch, fan_in)`` for the backward pass.
 
     Small batches run all networks at once, one ``torch.bmm`` per layer; large
     ones one network at a time, each layer one oneDNN multiply with its bias
     and ReLU. Both compute the same thing.
     """
     last = len(weights) - 1
-    if not _fused_linear_available(x):
+    if not _fused(x):
         h, inputs = x.expand(weights[0].shape[0], *x.shape), []
         for layer, (weight, bias) in enumerate(zip(weights, biases)):
             h = h.to(weight.dtype)
@@ -68,7 +73,7 @@ def _forward(x: Tensor, weights: list[Tensor], biases: list[Tensor], keep_inputs
             h = torch.baddbmm(bias, h, weight.transpose(1, 2))
             if layer < last:
                 h = h.relu_()
-        return h, inputs if keep_inputs else []
+        return h.to(x.dtype), inputs if keep_inputs else []
     outputs, per_network = [], []
     for i in range(weights[0].shape[0]):
         h, network_inputs = x, []
@@ -79,7 +84,7 @@ def _forward(x: Tensor, weights: list[Tensor], biases: list[Tensor], keep_inputs
         outputs.append(h)
         per_network.append(network_inputs)
     inputs = [torch.stack(layer) for layer in zip(*per_network)] if keep_inputs else []
-    return torch.stack(outputs), inputs
+    return torch.stack(outputs).to(x.dtype), inputs
 
 
 class _StackedMLPFunction(torch.autograd.Function):
@@ -87,10 +92,10 @@ class _StackedMLPFunction(torch.autograd.Function):
     weights ``(k, fan_out, fan_in)`` of every layer, then the biases ``(k, 1, fan_out)``."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, x: Tensor, hidden_dtype: torch.dtype, *params: Tensor) -> Tensor:
-        weights, biases = _cast(x, hidden_dtype, params)
+    def forward(ctx: FunctionCtx, x: Tensor, compute_dtype: torch.dtype, *params: Tensor) -> Tensor:
+        weights, biases = _cast(x, compute_dtype, params)
         out, inputs = _forward(x, weights, biases, keep_inputs=True)
-        ctx.param_dtype = params[0].dtype
+        ctx.param_dtype, ctx.input_dtype = params[0].dtype, x.dtype
         ctx.save_for_backward(*inputs, *weights)
         return out
 
@@ -112,7 +117,7 @@ class _StackedMLPFunction(torch.autograd.Function):
                 break
             grad = torch.bmm(grad, weight)
             if layer == 0:
-                grad_x = grad.sum(dim=0, dtype=ctx.param_dtype)
+                grad_x = grad.sum(dim=0, dtype=ctx.input_dtype)
             else:
                 # The layer's input is the previous layer's ReLU output: the
                 # gradient passes where that output is positive.
@@ -130,8 +135,9 @@ class StackedMLP(nn.Module):
 
     Args:
         mlps: the networks to stack, each ``Linear, ReLU, ..., Linear``.
-        hidden_dtype: dtype of the width-to-width matrix multiplies
-            (``torch.bfloat16`` for mixed precision); ``None`` uses the input's.
+        compute_dtype: the dtype the networks compute in (``torch.bfloat16``
+            for mixed precision), the output coming back in the input's dtype;
+            ``None`` computes in the input's dtype.
 
         >>> from realnvp.nets import MLP
         >>> mlps = [MLP(2, 3, width=8, depth=2) for _ in range(2)]
@@ -144,7 +150,7 @@ class StackedMLP(nn.Module):
         True
     """
 
-    def __init__(self, mlps: Sequence[nn.Sequential], hidden_dtype: torch.dtype | None = None) -> None:
+    def __init__(self, mlps: Sequence[nn.Sequential], compute_dtype: torch.dtype | None = None) -> None:
         super().__init__()
         linears = [[m for m in mlp if isinstance(m, nn.Linear)] for mlp in mlps]
         if any(len(layers) != len(linears[0]) for layers in linears):
@@ -157,7 +163,7 @@ class StackedMLP(nn.Module):
             nn.Parameter(torch.stack([net[layer].bias.detach().unsqueeze(0) for net in linears]))
             for layer in range(len(linears[0]))
         )
-        self.hidden_dtype = hidden_dtype
+        self.compute_dtype = compute_dtype
 
     @property
     def networks(self) -> int:
@@ -170,8 +176,8 @@ class StackedMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``x: (batch, n_in) -> (k, batch, n_out)``."""
-        hidden_dtype = x.dtype if self.hidden_dtype is None else self.hidden_dtype
+        compute_dtype = x.dtype if self.compute_dtype is None else self.compute_dtype
         params = [*self.weights, *self.biases]
         if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
-            return _StackedMLPFunction.apply(x, hidden_dtype, *params)
-        return _forward(x, *_cast(x, hidden_dtype, params), keep_inputs=False)[0]
+            return _StackedMLPFunction.apply(x, compute_dtype, *params)
+        return _forward(x, *_cast(x, compute_dtype, params), keep_inputs=False)[0]

@@ -18,11 +18,12 @@ from realnvp.bijectors import (
     Logit,
     MaskedAffineCoupling,
     Permutation,
+    SplineCoupling,
     SplitAffineCoupling,
     Squeeze,
     checkerboard_mask,
 )
-from realnvp.nets import ConvResNet, SharedConditioner, mlp_conditioner
+from realnvp.nets import ConvResNet, SharedConditioner, mlp_conditioner, mlp_parameter_conditioner
 
 
 def _randomize(bijector: Bijector) -> Bijector:
@@ -85,6 +86,10 @@ BIJECTORS: dict[str, Callable[[], Bijector]] = {
         torch.tensor([0.0, 1.0, 0.0]), mlp_conditioner(3, 3, 32, 3, separate=True, compute_dtype=torch.bfloat16)),
     "split_coupling_bfloat16_conditioner": lambda: SplitAffineCoupling(
         3, mlp_conditioner(1, 2, 32, 3, compute_dtype=torch.bfloat16), learn_bound=True),
+    # small conditioners: random weights of a large one make bins so flat that
+    # float32 cannot invert them to 1e-4 (as would a trained spline that flat)
+    "spline_coupling": lambda: SplineCoupling(
+        3, mlp_parameter_conditioner(1, 2 * (3 * 6 - 1), 8, 1, zero_init=False), bins=6, bound=1.5),
     "reverse_permutation": lambda: Permutation.reverse(3),
     "random_permutation": lambda: Permutation.random(3, torch.Generator().manual_seed(0)),
     "actnorm": lambda: _initialized_actnorm(3),

@@ -135,6 +135,35 @@ class StackedConditioner(Conditioner):
         return raw_s, t
 
 
+class ParameterConditioner(Conditioner):
+    """One MLP from ``(x_a, context)`` to all the parameters of a transform,
+    ``(batch, n_params)`` (the bins of a spline coupling, say)."""
+
+    def __init__(self, network: StackedMLP) -> None:
+        super().__init__()
+        if network.networks != 1:
+            raise ValueError(f"a parameter conditioner has one network, got {network.networks}")
+        self.networks = network
+
+    def forward(self, x_a: Tensor, context: Tensor | None = None) -> Tensor:
+        return self.networks(self.network_input(x_a, context))[0]
+
+
+def mlp_parameter_conditioner(
+    in_features: int,
+    parameters: int,
+    width: int,
+    depth: int,
+    context_features: int = 0,
+    zero_init: bool = True,
+    compute_dtype: torch.dtype | None = None,
+) -> ParameterConditioner:
+    """An MLP from ``(batch, in_features)`` (plus context) to ``(batch, parameters)``;
+    zero-initialised last layer by default, so the transform starts at the identity."""
+    mlp = MLP(in_features + context_features, parameters, width, depth, zero_init)
+    return ParameterConditioner(StackedMLP([mlp], compute_dtype))
+
+
 def mlp_conditioner(
     in_features: int,
     out_features: int,

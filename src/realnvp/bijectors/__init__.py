@@ -9,6 +9,7 @@ from realnvp.bijectors.logit import Logit
 from realnvp.bijectors.multiscale import FactorOut
 from realnvp.bijectors.permutation import Permutation
 from realnvp.bijectors.reshape import Squeeze
+from realnvp.bijectors.spline import SplineCoupling, rational_quadratic_spline
 
 __all__ = [
     "ActNorm",
@@ -21,8 +22,10 @@ __all__ = [
     "Logit",
     "MaskedAffineCoupling",
     "Permutation",
+    "SplineCoupling",
     "SplitAffineCoupling",
     "Squeeze",
     "checkerboard_mask",
+    "rational_quadratic_spline",
     "sum_except_batch",
 ]

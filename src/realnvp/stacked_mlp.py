@@ -35,12 +35,14 @@ FUSED_LINEAR_MIN_ROWS = 2048
 #: in float32: bfloat16 multiplies that thin run several times slower than
 #: float32 ones at small batches (and cost next to nothing in float32).
 THIN_LAYER = 16
+#: read once: torch.compile cannot trace the query
+_ONEDNN = torch.backends.mkldnn.is_available()
 
 
 def _fused(x: Tensor) -> bool:
     """Whether ``x (batch, n_in)`` takes the oneDNN path of :func:`_forward`."""
     return (x.device.type == "cpu" and x.shape[0] >= FUSED_LINEAR_MIN_ROWS
-            and x.dtype in (torch.float32, torch.bfloat16) and torch.backends.mkldnn.is_available())
+            and x.dtype in (torch.float32, torch.bfloat16) and _ONEDNN)
 
 
 def _cast(x: Tensor, compute_dtype: torch.dtype, params: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:

@@ -4,27 +4,36 @@
 
 Every library gets the same standardised two-moons data (make_moons(30000,
 noise=0.05), 80 % for training), the same seed, the same minibatch order,
-Adam at 1e-4 and batch 256. Measured: training samples/s at batch 256,
-``log_prob`` and sampling samples/s at batch 10,000 (no gradients; medians of
-timings taken round-robin over the libraries), and the test NLL (nats per
-point, standardised coordinates) after the same number of steps. Writes ``peers.json`` and ``peers.md`` into ``--out`` and the table into
+the same training loop (Adam at 1e-4 with PyTorch's fused kernel, batch 256)
+and the same process settings (``realnvp.runtime.configure_cpu``). Measured:
+training samples/s at batch 256, ``log_prob`` and sampling samples/s at batch
+10,000 (no gradients; medians of timings taken round-robin over the
+libraries), the test NLL (nats per point, standardised coordinates) after the
+same number of steps, each speed as a multiple of the fastest peer's, and the
+share of this machine's float32 and bfloat16 matrix-multiply peak (measured
+in the same run by ``gemm_peak.py``) that each path reaches. Writes
+``peers.json`` and ``peers.md`` into ``--out`` and the table into
 ``benchmarks/README.md``. A benchmark, not a test: nothing here asserts speed.
 
 Each peer is built with its own coupling layer, as close to the reference as
 its API allows (noted in the table): two couplings, 4 x 256 ReLU networks.
+realnvp runs three ways: float32; ``mixed_precision`` (the s and t networks in
+bfloat16, everything else in float32); and that with ``torch.compile`` on the
+training step.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import re
 import statistics
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,19 +47,24 @@ from realnvp.files import write_text_atomically
 from realnvp.flow import standard_normal_log_prob
 from realnvp.nets import MLP
 from realnvp.presets import PRESETS
+from realnvp.runtime import configure_cpu
+from realnvp.stacked_mlp import StackedMLP
 
 WIDTH, DEPTH, BATCH, EVAL_BATCH = 256, 4, 256, 10_000
 
 
 @dataclass
 class Candidate:
-    """One library's model: its parameters, ``log_prob (n, 2) -> (n,)`` and a sampler."""
+    """One library's model: its parameters, ``log_prob (n, 2) -> (n,)`` and a
+    sampler; ``compiled`` runs the training step through ``torch.compile``."""
 
     name: str
     note: str
     module: nn.Module
     log_prob: Callable[[Tensor], Tensor]
     sample: Callable[[int], Tensor]
+    compiled: bool = False
+    peer: bool = True
 
 
 def _mlp(n_in: int, n_out: int, tanh: bool = False) -> nn.Module:
@@ -58,11 +72,23 @@ def _mlp(n_in: int, n_out: int, tanh: bool = False) -> nn.Module:
     return nn.Sequential(net, nn.Tanh()) if tanh else net
 
 
-def ours() -> Candidate:
+def _ours(mixed_precision: bool, compiled: bool, name: str, note: str) -> Candidate:
     spec = PRESETS["seed"].spec
-    flow = build_flow(type(spec)(**{**spec.to_dict(), "standardize": False}))
-    return Candidate("realnvp", "masked couplings, separate s (tanh) and t networks", flow,
-                     flow.log_prob, lambda n: flow.sample(n))
+    flow = build_flow(replace(spec, standardize=False, mixed_precision=mixed_precision))
+    return Candidate(name, note, flow, flow.log_prob, flow.sample, compiled=compiled, peer=False)
+
+
+def ours() -> Candidate:
+    return _ours(False, False, "realnvp", "float32; masked couplings, separate s (tanh) and t networks")
+
+
+def ours_mixed() -> Candidate:
+    return _ours(True, False, "realnvp bf16", "the same, s and t networks in bfloat16 (mixed_precision)")
+
+
+def ours_mixed_compiled() -> Candidate:
+    return _ours(True, True, "realnvp bf16 compiled", "the same, training step through torch.compile "
+                 "(log_prob and sample stay eager: faster here than compiled)")
 
 
 def nflows() -> Candidate:
@@ -122,38 +148,61 @@ def freia() -> Candidate:
 
 
 BUILDERS: dict[str, Callable[[], Candidate]] = {
-    "realnvp": ours, "nflows": nflows, "normflows": normflows, "zuko": zuko, "FrEIA": freia,
+    "realnvp": ours, "realnvp-bf16": ours_mixed, "realnvp-bf16-compiled": ours_mixed_compiled,
+    "nflows": nflows, "normflows": normflows, "zuko": zuko, "FrEIA": freia,
 }
 
 
 def linear_weights(module: nn.Module) -> int:
-    """Weights of every dense layer (a 2-D ``weight``, whatever the library's class):
-    each is one multiply-add per sample in a forward pass."""
-    return sum(m.weight.numel() for m in module.modules()
-               if isinstance(getattr(m, "weight", None), Tensor) and m.weight.dim() == 2)
+    """Weights of every dense layer (a 2-D ``weight``, whatever the library's
+    class, or the kernels of realnvp's stacked networks): each is one
+    multiply-add per sample in a forward pass."""
+    dense = sum(m.weight.numel() for m in module.modules()
+                if isinstance(getattr(m, "weight", None), Tensor) and m.weight.dim() == 2)
+    return dense + sum(w.numel() for m in module.modules() if isinstance(m, StackedMLP) for w in m.kernels())
 
 
-def peak_fractions(row: dict, weights: int, peak_gflops: float) -> dict[str, float]:
-    """Share of the float32 GEMM peak each path reaches: a forward pass costs
-    ``2 x weights`` FLOPs per sample, training (forward and backward) three times that."""
-    return {
-        "train_fraction_of_fp32_peak": 6 * weights * row["train_samples_per_s"] / (peak_gflops * 1e9),
-        "log_prob_fraction_of_fp32_peak": 2 * weights * row["log_prob_samples_per_s"] / (peak_gflops * 1e9),
-    }
+def peak_fractions(row: dict, weights: int, peak: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Share of the float32 and bfloat16 GEMM peaks each path reaches: a forward
+    pass costs ``2 x weights`` FLOPs per sample, training (forward and
+    backward) about three times that."""
+    flops = {"train": 6 * weights * row["train_samples_per_s"],
+             "log_prob": 2 * weights * row["log_prob_samples_per_s"],
+             "sample": 2 * weights * row["sample_samples_per_s"]}
+    return {f"{path}_fraction_of_{dtype}_peak": rate / (peak[dtype]["peak"] * 1e9)
+            for path, rate in flops.items() for dtype in ("float32", "bfloat16")}
+
+
+def speedups(rows: list[dict], peers: set[str]) -> None:
+    """Each row's samples/s as a multiple of the fastest peer's on the same path,
+    and its test NLL minus realnvp's float32 run's."""
+    reference = next(r for r in rows if r["library"] == "realnvp")["test_nll_standardized"] \
+        if any(r["library"] == "realnvp" for r in rows) else math.nan
+    for path in ("train", "log_prob", "sample"):
+        fastest = max(r[f"{path}_samples_per_s"] for r in rows if r["library"] in peers)
+        for r in rows:
+            r[f"{path}_vs_fastest_peer"] = r[f"{path}_samples_per_s"] / fastest
+    for r in rows:
+        r["nll_minus_realnvp_float32"] = r["test_nll_standardized"] - reference
 
 
 def train_and_test(candidate: Candidate, train: Tensor, test: Tensor, steps: int, seed: int) -> dict:
     """Train with Adam at 1e-4, batch 256, in a seeded order; samples/s after a
     short warm-up, and the test NLL after ``steps`` steps."""
-    optimizer = torch.optim.Adam(candidate.module.parameters(), lr=1e-4)
+    optimizer = torch.optim.Adam(candidate.module.parameters(), lr=1e-4, fused=True)
     generator = torch.Generator().manual_seed(seed)
+
+    def loss_of(batch: Tensor) -> Tensor:
+        return -candidate.log_prob(batch).mean()
+
+    loss_of = torch.compile(loss_of) if candidate.compiled else loss_of
     order = torch.cat([torch.randperm(len(train), generator=generator) for _ in range(steps * BATCH // len(train) + 1)])
-    warmup = min(20, steps // 10)
+    warmup = min(50 if candidate.compiled else 20, steps // 10)  # compiling happens in the warm-up
     candidate.module.train()
     for step in range(steps):
         if step == warmup:
             start = time.perf_counter()
-        loss = -candidate.log_prob(train[order[step * BATCH:(step + 1) * BATCH]]).mean()
+        loss = loss_of(train[order[step * BATCH:(step + 1) * BATCH]])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -198,23 +247,31 @@ def machine() -> str:
 
 
 def table(rows: list[dict], description: str, command: str) -> str:
+    steps = rows[0]["steps"]
     lines = [
         f"Machine: {description}.", f"Command: `{command}`.", "",
-        "| library | parameters | train samples/s (batch 256) | log_prob samples/s (batch 10k) "
-        "| sample samples/s (batch 10k) | test NLL after {} steps | training, % of fp32 peak "
-        "| log_prob, % of fp32 peak | layer used |".format(rows[0]["steps"]),
-        "|---|---|---|---|---|---|---|---|---|",
+        "| library | parameters | train samples/s (batch 256) | × fastest peer | log_prob samples/s (batch 10k) "
+        "| × fastest peer | sample samples/s (batch 10k) | × fastest peer "
+        f"| test NLL after {steps} steps | − realnvp float32 "
+        "| % of fp32 / bf16 peak: training | log_prob | sample | layer used |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        def share(path: str) -> str:
+            return (f"{100 * r[f'{path}_fraction_of_float32_peak']:.0f} / "
+                    f"{100 * r[f'{path}_fraction_of_bfloat16_peak']:.0f}")
         lines.append(
-            f"| {r['library']} | {r['parameters']:,} | {r['train_samples_per_s']:,.0f} "
-            f"| {r['log_prob_samples_per_s']:,.0f} | {r['sample_samples_per_s']:,.0f} "
-            f"| {r['test_nll_standardized']:.4f} | {100 * r['train_fraction_of_fp32_peak']:.0f} "
-            f"| {100 * r['log_prob_fraction_of_fp32_peak']:.0f} | {r['note']} |"
+            f"| {r['library']} | {r['parameters']:,} "
+            f"| {r['train_samples_per_s']:,.0f} | {r['train_vs_fastest_peer']:.2f} "
+            f"| {r['log_prob_samples_per_s']:,.0f} | {r['log_prob_vs_fastest_peer']:.2f} "
+            f"| {r['sample_samples_per_s']:,.0f} | {r['sample_vs_fastest_peer']:.2f} "
+            f"| {r['test_nll_standardized']:.4f} | {r['nll_minus_realnvp_float32']:+.4f} "
+            f"| {share('train')} | {share('log_prob')} | {share('sample')} | {r['note']} |"
         )
     lines += ["", "NLL in nats per point, standardised coordinates, on 20,000 fresh test points. "
-              "Share of peak: FLOPs per sample (2 per Linear weight forward, 6 for training) "
-              "times samples/s, over the float32 GEMM peak measured in the same run."]
+              "× fastest peer: samples/s over the fastest of nflows, normflows, zuko and FrEIA on that path. "
+              "Share of peak: FLOPs per sample (2 per dense weight forward, 6 for training) times samples/s, "
+              "over the float32 and the bfloat16 GEMM peak measured in the same run (`gemm_peak.py`)."]
     return "\n".join(lines) + "\n"
 
 
@@ -227,6 +284,7 @@ def main() -> None:
     parser.add_argument("--libraries", nargs="+", default=list(BUILDERS), choices=list(BUILDERS))
     args = parser.parse_args()
 
+    settings = configure_cpu()
     data = torch.as_tensor(sample_moons(30_000, 0.05, args.seed), dtype=torch.float32)
     train = data[:24_000]
     mean, std = train.mean(0), train.std(0)
@@ -242,13 +300,16 @@ def main() -> None:
     peak = measure_gemm_peak()
     for row, candidate in zip(rows, candidates):
         row.update(throughput[row["library"]])
-        row.update(peak_fractions(row, linear_weights(candidate.module), peak["float32"]["4096"]))
+        row.update(peak_fractions(row, linear_weights(candidate.module), peak))
+    speedups(rows, {c.name for c in candidates if c.peer})
+    for row in rows:
         print(json.dumps(row), flush=True)
-    description = machine() + (f"; GEMM peak {peak['float32']['4096']:.0f} GFLOP/s float32, "
-                               f"{peak['bfloat16']['4096']:.0f} bfloat16 (4096^3)")
+    description = machine() + (f"; GEMM peak {peak['float32']['peak']:.0f} GFLOP/s float32, "
+                               f"{peak['bfloat16']['peak']:.0f} bfloat16; "
+                               f"flush subnormals {settings['flush_denormal']}, heap top pad {settings['heap_top_pad']}")
     command = f"python benchmarks/peers.py --steps {args.steps} --seed {args.seed}"
-    write_text_atomically(args.out / "peers.json",
-                          json.dumps({"machine": description, "command": command, "rows": rows}, indent=2) + "\n")
+    write_text_atomically(args.out / "peers.json", json.dumps(
+        {"machine": description, "command": command, "gemm_gflop_per_s": peak, "rows": rows}, indent=2) + "\n")
     markdown = table(rows, description, command)
     write_text_atomically(args.out / "peers.md", markdown)
     readme = Path(__file__).with_name("README.md")

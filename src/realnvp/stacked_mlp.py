@@ -40,9 +40,11 @@ _ONEDNN = torch.backends.mkldnn.is_available()
 
 
 def _fused(x: Tensor) -> bool:
-    """Whether ``x (batch, n_in)`` takes the oneDNN path of :func:`_forward`."""
+    """Whether ``x (batch, n_in)`` takes the oneDNN path of :func:`_forward`;
+    never under ``torch.compile``, which fuses the batched path itself (and
+    cannot lower the oneDNN operator on weights it has not packed)."""
     return (x.device.type == "cpu" and x.shape[0] >= FUSED_LINEAR_MIN_ROWS
-            and x.dtype in (torch.float32, torch.bfloat16) and _ONEDNN)
+            and x.dtype in (torch.float32, torch.bfloat16) and _ONEDNN and not torch.compiler.is_compiling())
 
 
 def _cast(x: Tensor, compute_dtype: torch.dtype, params: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:

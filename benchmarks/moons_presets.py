@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from realnvp.files import write_text_atomically
+from realnvp.runtime import configure_cpu
 from realnvp.presets import get_preset
 from realnvp.jobs import moons_job, run_job
 
@@ -40,7 +41,7 @@ def _mean_sd(values: list[float], digits: int) -> str:
 
 
 def main() -> None:
-    torch.set_flush_denormal(True)  # before any parallel work, as the realnvp command does
+    configure_cpu()  # before any parallel work, as the realnvp command does
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", default=["seed:l2=0", "seed:l2=0.01", "default"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

@@ -8,10 +8,11 @@ the same training loop (Adam at 1e-4 with PyTorch's fused kernel, batch 256)
 and the same process settings (``realnvp.runtime.configure_cpu``). Measured:
 training samples/s at batch 256, ``log_prob`` and sampling samples/s at batch
 10,000 (no gradients; medians of timings taken round-robin over the
-libraries), the test NLL (nats per point, standardised coordinates) after the
-same number of steps, each speed as a multiple of the fastest peer's, and the
-share of this machine's float32 and bfloat16 matrix-multiply peak (measured
-in the same run by ``gemm_peak.py``) that each path reaches. Writes
+libraries, before any training), the test NLL (nats per point, standardised
+coordinates) after the same number of steps, each speed as a multiple of the
+fastest peer's, and the share of this machine's float32 and bfloat16
+matrix-multiply peak (measured in the same run by ``gemm_peak.py``) that each
+path reaches. Writes
 ``peers.json`` and ``peers.md`` into ``--out`` and the table into
 ``benchmarks/README.md``. A benchmark, not a test: nothing here asserts speed.
 
@@ -147,9 +148,12 @@ def freia() -> Candidate:
     return Candidate("FrEIA", "RNVPCouplingBlock (both couplings, 4 networks, atan clamp)", inn, log_prob, sample)
 
 
+#: In the order of the runs: what torch.compile leaves behind in the process
+#: (its worker pool, the allocator's state) slows the eager libraries run after
+#: it, so the compiled candidate goes last.
 BUILDERS: dict[str, Callable[[], Candidate]] = {
-    "realnvp": ours, "realnvp-bf16": ours_mixed, "realnvp-bf16-compiled": ours_mixed_compiled,
     "nflows": nflows, "normflows": normflows, "zuko": zuko, "FrEIA": freia,
+    "realnvp": ours, "realnvp-bf16": ours_mixed, "realnvp-bf16-compiled": ours_mixed_compiled,
 }
 
 
@@ -290,13 +294,14 @@ def main() -> None:
     mean, std = train.mean(0), train.std(0)
     test = (torch.as_tensor(sample_moons(20_000, 0.05, 999_999), dtype=torch.float32) - mean) / std
     train = (train - mean) / std
-    rows, candidates = [], []
-    for name in args.libraries:
+    candidates = []
+    for name in sorted(args.libraries, key=list(BUILDERS).index):
         torch.manual_seed(args.seed)
-        candidate = BUILDERS[name]()
-        rows.append(train_and_test(candidate, train, test, args.steps, args.seed))
-        candidates.append(candidate)
+        candidates.append(BUILDERS[name]())
+    # evaluation speed does not depend on the weights' values: time it first,
+    # before any training or compiling has changed the process
     throughput = evaluation_throughput(candidates, test[:EVAL_BATCH], args.repeats)
+    rows = [train_and_test(candidate, train, test, args.steps, args.seed) for candidate in candidates]
     peak = measure_gemm_peak()
     for row, candidate in zip(rows, candidates):
         row.update(throughput[row["library"]])

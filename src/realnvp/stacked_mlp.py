@@ -6,10 +6,12 @@ into one ``torch.bmm``, which the CPU spreads over its cores one network per
 core, and a hand-written backward pass does only the matrix multiplies and
 element-wise work the gradient needs (no input gradient where the input needs
 none, the ReLU mask read from the saved activations, the bias gradients as
-sums). The networks can compute in bfloat16 while the coupling's affine
-update, its log-determinant and the base density stay in float32: mixed
-precision for the conditioner only, which the coupling tolerates exactly
-(see :mod:`realnvp.bijectors.coupling`).
+sums). From :data:`FUSED_LINEAR_MIN_ROWS` rows on (evaluation, sampling), each
+network's layer is one oneDNN multiply with its bias and ReLU fused in, which
+uses every core by itself. The networks can compute in bfloat16 while the
+coupling's affine update, its log-determinant and the base density stay in
+float32: mixed precision for the conditioner only, which the coupling
+tolerates exactly (see :mod:`realnvp.bijectors.coupling`).
 
 For ``x: (batch, n_in)`` and every network ``i``::
 

@@ -85,7 +85,8 @@ class ConvResNet(nn.Sequential):
 
 
 class Conditioner(nn.Module):
-    """Maps ``(x_a, context)`` to ``(raw_s, t)``.
+    """Maps ``(x_a, context)`` to the parameters of a coupling's transform:
+    ``(raw_s, t)`` for an affine coupling, one tensor for a spline coupling.
 
     ``x_a: (batch, in_features)`` or ``(batch, channels, H, W)``; ``context:
     (batch, context_features)`` or ``None``. The context is concatenated to
@@ -100,7 +101,7 @@ class Conditioner(nn.Module):
         context = context.reshape(*context.shape, *(1,) * len(spatial)).expand(*context.shape, *spatial)
         return torch.cat([x_a, context], dim=1)
 
-    def forward(self, x_a: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, x_a: Tensor, context: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
         raise NotImplementedError
 
 

@@ -64,3 +64,16 @@ def test_bfloat16_conditioner_keeps_the_coupling_exactly_invertible() -> None:
         torch.testing.assert_close(x_back, x, atol=2e-5, rtol=2e-5)
         torch.testing.assert_close(logdet + inverse_logdet, torch.zeros_like(logdet), atol=1e-5, rtol=0)
         assert float((z - x).abs().max()) > 1e-2  # not the identity
+
+
+def test_context_reaches_the_spline() -> None:
+    torch.manual_seed(0)
+    layer = SplineCoupling(2, mlp_parameter_conditioner(1, 3 * BINS - 1, 16, 2, context_features=2, zero_init=False),
+                           bins=BINS, bound=3.0)
+    x = torch.randn(8, 2)
+    with torch.no_grad():
+        z_first, _ = layer(x, torch.tensor([[1.0, 0.0]]).expand(8, 2))
+        z_second, _ = layer(x, torch.tensor([[0.0, 1.0]]).expand(8, 2))
+        x_back, _ = layer.inverse(z_second, torch.tensor([[0.0, 1.0]]).expand(8, 2))
+    assert float((z_first - z_second).abs().max()) > 1e-3
+    torch.testing.assert_close(x_back, x, atol=1e-5, rtol=1e-5)

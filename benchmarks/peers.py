@@ -7,9 +7,9 @@ noise=0.05), 80 % for training), the same seed, the same minibatch order,
 the same training loop (Adam at 1e-4 with PyTorch's fused kernel, batch 256)
 and the same process settings (``realnvp.runtime.configure_cpu``). Measured:
 training samples/s at batch 256, ``log_prob`` and sampling samples/s at batch
-10,000 (no gradients; medians of timings taken round-robin over the
-libraries, before any training), the test NLL (nats per point, standardised
-coordinates) after the same number of steps, each speed as a multiple of the
+10,000 (no gradients; medians of timings taken in rounds round-robin over
+the libraries, several calls per library in each, before any training), the
+test NLL (nats per point, standardised coordinates) after the same number of steps, each speed as a multiple of the
 fastest peer's, and the share of this machine's float32 and bfloat16
 matrix-multiply peak (measured in the same run by ``gemm_peak.py``) that each
 path reaches. Writes
@@ -221,22 +221,27 @@ def train_and_test(candidate: Candidate, train: Tensor, test: Tensor, steps: int
     }
 
 
+#: Timed calls per library and path in each round, after one untimed call:
+#: each library then runs in its own steady state (caches, allocator), not in
+#: the state the previous library left.
+CALLS_PER_ROUND = 3
+
+
 @torch.no_grad()
 def evaluation_throughput(candidates: list[Candidate], block: Tensor, rounds: int) -> dict[str, dict[str, float]]:
-    """``log_prob`` and sampling samples/s at batch ``len(block)``, each the median of
-    ``rounds`` timings taken round-robin over the libraries, so that none gains
-    from running first or last."""
+    """``log_prob`` and sampling samples/s at batch ``len(block)``, each the median
+    of ``rounds x CALLS_PER_ROUND`` timings, the rounds taken round-robin over
+    the libraries, so that none gains from running first or last."""
     timings: dict[str, dict[str, list[float]]] = {c.name: {"log_prob": [], "sample": []} for c in candidates}
-    for candidate in candidates:  # warm up every library once
-        candidate.log_prob(block)
-        candidate.sample(len(block))
     for _ in range(rounds):
         for candidate in candidates:
             for kind, call in (("log_prob", lambda: candidate.log_prob(block)),
                                ("sample", lambda: candidate.sample(len(block)))):
-                start = time.perf_counter()
                 call()
-                timings[candidate.name][kind].append(time.perf_counter() - start)
+                for _ in range(CALLS_PER_ROUND):
+                    start = time.perf_counter()
+                    call()
+                    timings[candidate.name][kind].append(time.perf_counter() - start)
     return {name: {f"{kind}_samples_per_s": len(block) / statistics.median(values) for kind, values in kinds.items()}
             for name, kinds in timings.items()}
 

@@ -49,32 +49,33 @@ def _fused(x: Tensor) -> bool:
             and x.dtype in (torch.float32, torch.bfloat16) and _ONEDNN and not torch.compiler.is_compiling())
 
 
-def _cast(x: Tensor, compute_dtype: torch.dtype, params: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+def _cast(x: Tensor, compute_dtype: torch.dtype, params: Sequence[Tensor],
+          fused: bool) -> tuple[list[Tensor], list[Tensor]]:
     """Each layer's weight and bias in the dtype it multiplies in: ``compute_dtype``,
-    or ``x``'s for the thin layers of the batched path. The bias goes with its
-    product: adding a float32 bias to a bfloat16 product takes a slow
-    mixed-dtype path (10x at batch 10,000)."""
+    or ``x``'s for the thin layers of the batched path (``fused`` false). The
+    bias goes with its product: adding a float32 bias to a bfloat16 product
+    takes a slow mixed-dtype path (10x at batch 10,000)."""
     layers = len(params) // 2
-    fused = _fused(x)
     dtypes = [compute_dtype if fused or min(w.shape[1:]) >= THIN_LAYER else x.dtype for w in params[:layers]]
     return ([w.to(dtype) for w, dtype in zip(params[:layers], dtypes)],
             [b.to(dtype) for b, dtype in zip(params[layers:], dtypes)])
 
 
-def _forward(x: Tensor, weights: list[Tensor], biases: list[Tensor], keep_inputs: bool) -> tuple[Tensor, list[Tensor]]:
+def _forward(x: Tensor, weights: list[Tensor], biases: list[Tensor], keep_inputs: bool,
+             fused: bool) -> tuple[Tensor, list[Tensor]]:
     """The networks on ``x (batch, n_in)``, each layer in its weight's dtype:
     the output ``(k, batch, n_out)`` in ``x``'s dtype and, if ``keep_inputs``,
     each layer's input ``(k, batch, fan_in)`` for the backward pass.
 
     Small batches run all networks at once, one ``torch.bmm`` per layer; large
-    ones one network at a time, each layer one oneDNN multiply with its bias
-    and ReLU. Both compute the same thing.
+    ones (``fused``, from :func:`_fused`) one network at a time, each layer one
+    oneDNN multiply with its bias and ReLU. Both compute the same thing.
     """
     # Activations are kept only when asked for: a dropped one frees its memory
     # for the next layer's, still in cache (12 % faster at batch 10,000).
     last = len(weights) - 1
     inputs: list[Tensor] = []
-    if not _fused(x):
+    if not fused:
         h = x.expand(weights[0].shape[0], *x.shape)
         for layer, (weight, bias) in enumerate(zip(weights, biases)):
             h = h.to(weight.dtype)
@@ -105,8 +106,9 @@ class _StackedMLPFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, compute_dtype: torch.dtype, *params: Tensor) -> Tensor:
-        weights, biases = _cast(x, compute_dtype, params)
-        out, inputs = _forward(x, weights, biases, keep_inputs=True)
+        fused = _fused(x)
+        weights, biases = _cast(x, compute_dtype, params, fused)
+        out, inputs = _forward(x, weights, biases, keep_inputs=True, fused=fused)
         ctx.param_dtype, ctx.input_dtype = params[0].dtype, x.dtype
         ctx.save_for_backward(*inputs, *weights)
         return out
@@ -192,4 +194,5 @@ class StackedMLP(nn.Module):
         params = [*self.weights, *self.biases]
         if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
             return _StackedMLPFunction.apply(x, compute_dtype, *params)
-        return _forward(x, *_cast(x, compute_dtype, params), keep_inputs=False)[0]
+        fused = _fused(x)
+        return _forward(x, *_cast(x, compute_dtype, params, fused), keep_inputs=False, fused=fused)[0]

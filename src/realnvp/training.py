@@ -84,12 +84,20 @@ def _fused_adam_supported(module: nn.Module) -> bool:
     return all(p.dtype.is_floating_point and p.device.type in ("cpu", "cuda") for p in module.parameters())
 
 
-def l2_penalty(module: nn.Module) -> Tensor:
-    """``sum(w^2)`` over the weight matrices of every dense layer in ``module``
-    (``nn.Linear`` and :class:`StackedMLP`), not the biases."""
+def dense_kernels(module: nn.Module) -> list[Tensor]:
+    """The weight matrices of every dense layer in ``module`` (``nn.Linear`` and
+    :class:`StackedMLP`), not the biases."""
     weights = [m.weight for m in module.modules() if isinstance(m, nn.Linear)]
-    weights += [w for m in module.modules() if isinstance(m, StackedMLP) for w in m.kernels()]
+    return weights + [w for m in module.modules() if isinstance(m, StackedMLP) for w in m.kernels()]
+
+
+def _sum_of_squares(weights: list[Tensor]) -> Tensor:
     return sum((w.square().sum() for w in weights), start=torch.zeros((), device=weights[0].device))
+
+
+def l2_penalty(module: nn.Module) -> Tensor:
+    """``sum(w^2)`` over :func:`dense_kernels` of ``module``: Keras' L2 without its factor."""
+    return _sum_of_squares(dense_kernels(module))
 
 
 @torch.no_grad()
@@ -212,6 +220,7 @@ def fit(
     if config.compile:
         objective = torch.compile(objective)
     standardizer_logdet = flow.standardizer.log_abs_det().to(param.dtype) if flow.standardizer is not None else 0.0
+    kernels = dense_kernels(flow) if config.l2 else []  # found once, not at every step
     for epoch in range(first_epoch, config.epochs + 1):
         if since_best_exhausted(config, since_best) or result.diverged:
             break
@@ -229,7 +238,7 @@ def fit(
             # objective(x) is log p(x). DDP averages the gradients over the processes, so each
             # weighs its sum by world / global_size: the result is the global batch's mean.
             nll = standardizer_logdet - objective(batch, context).sum() * (world / global_size)
-            loss = nll + config.l2 * l2_penalty(flow) if config.l2 else nll
+            loss = nll + config.l2 * _sum_of_squares(kernels) if config.l2 else nll
             if not torch.isfinite(loss):
                 flow.load_state_dict(last_good_state)
                 result.diverged = True

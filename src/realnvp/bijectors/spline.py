@@ -90,12 +90,12 @@ def rational_quadratic_spline(
         c = -slope * dy
         discriminant = (b.square() - 4 * a * c).clamp(min=0)
         xi = (2 * c) / (-b - torch.sqrt(discriminant))
-        out = xi * w_k + x_k
     else:
         xi = (clamped - x_k) / w_k
-        out = y_k + h_k * (slope * xi.square() + d_k * xi * (1 - xi)) / (slope + curvature * xi * (1 - xi))
-    denominator = slope + curvature * xi * (1 - xi)
-    numerator = slope.square() * (d_k1 * xi.square() + 2 * slope * xi * (1 - xi) + d_k * (1 - xi).square())
+    xi_one_minus_xi = xi * (1 - xi)
+    denominator = slope + curvature * xi_one_minus_xi
+    out = xi * w_k + x_k if inverse else y_k + h_k * (slope * xi.square() + d_k * xi_one_minus_xi) / denominator
+    numerator = slope.square() * (d_k1 * xi.square() + 2 * slope * xi_one_minus_xi + d_k * (1 - xi).square())
     log_derivative = torch.log(numerator) - 2 * torch.log(denominator)
     if inverse:
         log_derivative = -log_derivative
